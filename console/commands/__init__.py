@@ -1,0 +1,1 @@
+"""Click commands; each module holds one command or group and stays thin over console.services."""

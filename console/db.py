@@ -1,0 +1,63 @@
+"""Engine and session construction from a SQLAlchemy URL."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from sqlalchemy import event
+from sqlalchemy.engine import Engine
+from sqlmodel import Session, SQLModel, create_engine
+
+from console import models  # noqa: F401  (registers the tables)
+
+DEFAULT_DB = "sqlite:///admissions.db"
+ENV_DB = "ADMISSIONS_DB"
+
+
+def resolve_url(url: str | None) -> str:
+    """Return the database URL: the argument, then $ADMISSIONS_DB, then ./admissions.db."""
+    value = url or os.environ.get(ENV_DB) or DEFAULT_DB
+    if "://" not in value:
+        value = f"sqlite:///{Path(value)}"
+    return value
+
+
+def _configure_sqlite(dbapi_connection, _record) -> None:  # type: ignore[no-untyped-def]
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.execute("PRAGMA busy_timeout=30000")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.close()
+
+
+def make_engine(url: str | None = None) -> Engine:
+    """Build an engine; SQLite gets WAL, foreign keys and a 30 s busy timeout."""
+    resolved = resolve_url(url)
+    if resolved.startswith("postgresql://"):
+        resolved = "postgresql+psycopg://" + resolved.removeprefix("postgresql://")
+    if resolved.startswith("sqlite"):
+        engine = create_engine(resolved, connect_args={"timeout": 30})
+        event.listen(engine, "connect", _configure_sqlite)
+    else:
+        engine = create_engine(resolved, pool_pre_ping=True)
+    return engine
+
+
+def create_schema(engine: Engine) -> None:
+    SQLModel.metadata.create_all(engine)
+
+
+@contextmanager
+def session_scope(engine: Engine) -> Iterator[Session]:
+    """Yield a session that commits on success and rolls back on any error."""
+    with Session(engine, expire_on_commit=False) as session:
+        try:
+            yield session
+            session.commit()
+        except BaseException:
+            session.rollback()
+            raise

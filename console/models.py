@@ -1,0 +1,253 @@
+"""Database tables (SQLModel). Timestamps are timezone-aware UTC."""
+
+from __future__ import annotations
+
+from datetime import date, datetime, timezone
+from enum import StrEnum
+
+from sqlalchemy import JSON, Column, Index, UniqueConstraint
+from sqlmodel import Field, SQLModel
+
+
+def utcnow() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+class Stage(StrEnum):
+    PRIMARY = "primary"  # grade 1
+    JUNIOR = "junior"  # grade 7
+
+
+class Status(StrEnum):
+    """Application status; the value is stored, LABELS holds the staff-facing text."""
+
+    SUBMITTED = "submitted"
+    OFFLINE = "offline"  # no consent to lookups: verified on paper (线下核验)
+    VERIFIED = "verified"
+    EXCEPTION = "exception"
+    CLASSIFIED = "classified"
+    PLACED = "placed"
+    UNPLACED = "unplaced"
+    REJECTED = "rejected"
+    WITHDRAWN = "withdrawn"
+    DEFERRED = "deferred"  # 缓学
+
+
+STATUS_LABELS: dict[str, str] = {
+    Status.SUBMITTED: "已提交",
+    Status.OFFLINE: "线下核验",
+    Status.VERIFIED: "已核验",
+    Status.EXCEPTION: "异常待审",
+    Status.CLASSIFIED: "已分批",
+    Status.PLACED: "已录取",
+    Status.UNPLACED: "未安排",
+    Status.REJECTED: "不予受理",
+    Status.WITHDRAWN: "已撤回",
+    Status.DEFERRED: "缓学",
+}
+
+# Statuses in which an application still counts as the child's one live application.
+LIVE_STATUSES = frozenset(set(Status) - {Status.WITHDRAWN, Status.REJECTED})
+FINAL_STATUSES = frozenset(
+    {Status.PLACED, Status.UNPLACED, Status.EXCEPTION, Status.OFFLINE, Status.REJECTED,
+     Status.WITHDRAWN, Status.DEFERRED}
+)
+
+
+class Division(SQLModel, table=True):
+    """Administrative division: province, city, county (区县) or street/town."""
+
+    code: str = Field(primary_key=True, max_length=12)
+    name: str
+    level: str  # province, city, district, county, street, town, township
+    parent_code: str | None = Field(default=None, index=True)
+
+
+class School(SQLModel, table=True):
+    code: str = Field(primary_key=True, max_length=16)
+    county_code: str = Field(index=True, foreign_key="division.code")
+    name: str
+    stage: str
+    seats: int
+    street_code: str | None = None
+    lat: float
+    lon: float
+    feeder_primaries: str = ""  # space-separated school codes that feed a junior high (对口)
+    invented: bool = True
+
+
+class ZoneItem(SQLModel, table=True):
+    """A street, community or compound that belongs to a school's zone (片区)."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    county_code: str = Field(index=True)
+    street_code: str = Field(index=True)
+    name: str
+    kind: str  # community, compound, village
+    urban: bool
+    school_code: str = Field(foreign_key="school.code")
+    lat: float
+    lon: float
+    invented: bool = True
+
+
+class Season(SQLModel, table=True):
+    id: int | None = Field(default=None, primary_key=True)
+    year: int = Field(unique=True)
+    name: str
+    created_at: datetime = Field(default_factory=utcnow)
+
+
+class Window(SQLModel, table=True):
+    """The application window of one county and stage in a season, with its cut-off."""
+
+    __table_args__ = (UniqueConstraint("season_id", "county_code", "stage"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    season_id: int = Field(foreign_key="season.id", index=True)
+    county_code: str = Field(foreign_key="division.code")
+    stage: str
+    opens_on: date
+    closes_on: date
+    age_cutoff: date
+    state: str = "closed"  # open or closed
+    opened_at: datetime | None = None
+    closed_at: datetime | None = None
+
+
+class Application(SQLModel, table=True):
+    """One child's application in a season, with the fields of the two forms."""
+
+    __table_args__ = (
+        Index("ix_application_season_student", "season_id", "student_id_number"),
+        Index("ix_application_county_status", "county_code", "status"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    season_id: int = Field(foreign_key="season.id")
+    county_code: str = Field(foreign_key="division.code")
+    stage: str = Stage.PRIMARY
+    source: str = "import"  # import, feed, simulator
+    external_ref: str | None = Field(default=None, index=True)
+
+    student_name: str
+    student_id_number: str
+    gender: str
+    birth_date: date
+    address: str
+    preferential_policy: str = "无"  # 无, 高层次人才子女, 其他优抚政策子女
+    preferred_school_code: str | None = Field(default=None, foreign_key="school.code")
+    primary_school_code: str | None = None  # grade 7: the primary school the child leaves
+
+    guardian_name: str
+    guardian_id_number: str
+    guardian_relation: str
+    guardian_mobile: str
+    property_certificate_no: str | None = None
+
+    permit_issued_on: date | None = None
+    permit_expires_on: date | None = None
+    permit_authority: str | None = None
+    permit_address: str | None = None
+
+    emergency_name: str
+    emergency_id_number: str
+    emergency_relation: str
+    emergency_mobile: str
+
+    consent: bool = False
+    submitted_at: datetime
+    status: str = Field(default=Status.SUBMITTED, index=True)
+    status_reason: str = ""
+    flags: str = ""  # space-separated markers such as over_age
+
+    batch: str | None = Field(default=None, index=True)
+    batch_reason: str = ""
+    zone_school_code: str | None = None
+    zone_item_id: int | None = None
+    household_date: date | None = None
+    property_date: date | None = None
+    insurance_months: int | None = None
+
+    created_at: datetime = Field(default_factory=utcnow)
+    updated_at: datetime = Field(default_factory=utcnow)
+
+
+class Lookup(SQLModel, table=True):
+    """One call to a government data-sharing interface, kept as evidence and audit."""
+
+    __table_args__ = (Index("ix_lookup_application_interface", "application_id", "interface"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    application_id: int = Field(foreign_key="application.id")
+    interface: str  # household, population, residence_permit, real_estate, social_insurance
+    subject_id_number: str
+    purpose: str
+    operator: str
+    requested_at: datetime = Field(default_factory=utcnow)
+    duration_ms: int = 0
+    attempts: int = 1
+    outcome: str  # found, not_found, failed
+    http_status: int | None = None
+    error: str = ""
+    response: dict | None = Field(default=None, sa_column=Column(JSON))
+
+
+class AllocationRun(SQLModel, table=True):
+    id: int | None = Field(default=None, primary_key=True)
+    season_id: int = Field(foreign_key="season.id")
+    county_code: str
+    stage: str
+    seed: str = ""
+    seed_source: str = ""
+    input_hash: str = ""
+    state: str = "committed"  # committed, approved, reopened, superseded
+    created_at: datetime = Field(default_factory=utcnow)
+    created_by: str = ""
+    approved_at: datetime | None = None
+    approved_by: str | None = None
+    summary: dict | None = Field(default=None, sa_column=Column(JSON))
+
+
+class Placement(SQLModel, table=True):
+    __table_args__ = (UniqueConstraint("run_id", "application_id"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    run_id: int = Field(foreign_key="allocationrun.id", index=True)
+    application_id: int = Field(foreign_key="application.id", index=True)
+    school_code: str | None = Field(default=None, foreign_key="school.code")
+    phase: str  # zone, adjust, unplaced
+    batch: str
+    rank_in_batch: int
+    priority_key: str
+    explanation: str
+
+
+class Notice(SQLModel, table=True):
+    """One SMS to a guardian; `dedup_key` makes a notice go out once only."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    application_id: int = Field(foreign_key="application.id", index=True)
+    dedup_key: str = Field(unique=True)
+    kind: str  # result
+    mobile: str
+    text: str
+    state: str = "pending"  # pending, sent, delivered, failed
+    attempts: int = 0
+    gateway_message_id: str | None = None
+    last_error: str = ""
+    created_at: datetime = Field(default_factory=utcnow)
+    sent_at: datetime | None = None
+    delivered_at: datetime | None = None
+
+
+class AuditEvent(SQLModel, table=True):
+    """Append-only record of every change and every lookup."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    at: datetime = Field(default_factory=utcnow, index=True)
+    actor: str
+    action: str
+    entity: str
+    entity_id: str = ""
+    detail: dict | None = Field(default=None, sa_column=Column(JSON))

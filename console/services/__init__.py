@@ -1,0 +1,1 @@
+"""Services: the business operations that commands, screens and the simulator all call."""
