@@ -41,17 +41,31 @@ class AdmissionsGroup(click.Group):
 
 
 @click.group(cls=AdmissionsGroup, invoke_without_command=True)
-@click.option("--db", "db_url", envvar="ADMISSIONS_DB", default=None,
-              help="数据库：SQLAlchemy URL 或 SQLite 文件路径；默认 ./admissions.db（环境变量 ADMISSIONS_DB）。")
-@click.option("--operator", envvar="ADMISSIONS_OPERATOR", default=None,
-              help="操作员账号，写入审计日志；默认取系统用户名（环境变量 ADMISSIONS_OPERATOR）。")
+@click.option(
+    "--db",
+    "db_url",
+    envvar="ADMISSIONS_DB",
+    default=None,
+    help="数据库：SQLAlchemy URL 或 SQLite 文件路径；默认 ./admissions.db（环境变量 ADMISSIONS_DB）。",
+)
+@click.option(
+    "--operator",
+    envvar="ADMISSIONS_OPERATOR",
+    default=None,
+    help="操作员账号，写入审计日志；默认取系统用户名（环境变量 ADMISSIONS_OPERATOR）。",
+)
 @click.option("-v", "--verbose", is_flag=True, help="在标准错误输出运行日志。")
 @click.version_option(package_name="admissions-console")
 @click.pass_context
-def cli(ctx: click.Context, db_url: str | None, operator: str | None, verbose: bool) -> None:
+def cli(
+    ctx: click.Context, db_url: str | None, operator: str | None, verbose: bool
+) -> None:
     """义务教育招生业务控制台。不带子命令时打开招生总览界面。"""
-    logging.basicConfig(level=logging.INFO if verbose else logging.WARNING, stream=sys.stderr,
-                        format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    logging.basicConfig(
+        level=logging.INFO if verbose else logging.WARNING,
+        stream=sys.stderr,
+        format="%(asctime)s %(name)s %(levelname)s %(message)s",
+    )
     app = AppContext(db_url=db_url)
     if operator:
         app.operator = operator

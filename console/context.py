@@ -15,7 +15,11 @@ from console.db import make_engine, resolve_url
 @dataclass
 class AppContext:
     db_url: str | None = None
-    operator: str = field(default_factory=lambda: os.environ.get("ADMISSIONS_OPERATOR") or getpass.getuser())
+    operator: str = field(
+        default_factory=lambda: (
+            os.environ.get("ADMISSIONS_OPERATOR") or getpass.getuser()
+        )
+    )
 
     @cached_property
     def engine(self) -> Engine:

@@ -10,8 +10,14 @@ from pathlib import Path
 
 from console.errors import AdmissionsError
 
-FIXTURES_DIR = Path(os.environ.get("ADMISSIONS_FIXTURES", Path(__file__).resolve().parents[1] / "fixtures"))
-TIEBREAK_KEYS = frozenset({"household_date", "property_date", "insurance_months", "submitted_at", "lottery"})
+FIXTURES_DIR = Path(
+    os.environ.get(
+        "ADMISSIONS_FIXTURES", Path(__file__).resolve().parents[1] / "fixtures"
+    )
+)
+TIEBREAK_KEYS = frozenset(
+    {"household_date", "property_date", "insurance_months", "submitted_at", "lottery"}
+)
 
 
 @dataclass(frozen=True)
@@ -59,16 +65,22 @@ def _month_day(year: int, text: str) -> date:
 
 def load_policies(path: Path | None = None) -> dict[str, CountyPolicy]:
     """Read every county section, each merged over [defaults]; raise AdmissionsError on a bad value."""
-    source = path or Path(os.environ.get("ADMISSIONS_POLICY", FIXTURES_DIR / "policy.toml"))
+    source = path or Path(
+        os.environ.get("ADMISSIONS_POLICY", FIXTURES_DIR / "policy.toml")
+    )
     try:
         data = tomllib.loads(source.read_text(encoding="utf-8"))
     except (OSError, tomllib.TOMLDecodeError) as exc:
-        raise AdmissionsError(f"无法读取政策配置文件 {source}：{exc}。请检查文件路径和 TOML 格式。") from exc
+        raise AdmissionsError(
+            f"无法读取政策配置文件 {source}：{exc}。请检查文件路径和 TOML 格式。"
+        ) from exc
     defaults = data.get("defaults", {})
     policies = {}
     for code, section in data.get("county", {}).items():
         merged = {**defaults, **section}
-        tiebreak = {batch: tuple(keys) for batch, keys in merged.pop("tiebreak", {}).items()}
+        tiebreak = {
+            batch: tuple(keys) for batch, keys in merged.pop("tiebreak", {}).items()
+        }
         for batch, keys in tiebreak.items():
             unknown = set(keys) - TIEBREAK_KEYS
             if unknown:

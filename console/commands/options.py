@@ -14,13 +14,21 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 pass_app = click.make_pass_decorator(AppContext, ensure=True)
 
-COUNTY_NAMES = {"620402": "白银区", "620403": "平川区", "620421": "靖远县", "620422": "会宁县", "620423": "景泰县"}
+COUNTY_NAMES = {
+    "620402": "白银区",
+    "620403": "平川区",
+    "620421": "靖远县",
+    "620422": "会宁县",
+    "620423": "景泰县",
+}
 
 
 def county_option(required: bool = True) -> Callable[[F], F]:
     """--county: a 6-digit county code (620402) or its name (白银区)."""
 
-    def convert(_ctx: click.Context, _param: click.Parameter, value: str | None) -> str | None:
+    def convert(
+        _ctx: click.Context, _param: click.Parameter, value: str | None
+    ) -> str | None:
         if value is None:
             return None
         if value in COUNTY_NAMES:
@@ -32,17 +40,29 @@ def county_option(required: bool = True) -> Callable[[F], F]:
             f"区县 {value} 不存在，可选：{'、'.join(f'{c}（{n}）' for c, n in COUNTY_NAMES.items())}"
         )
 
-    return click.option("--county", "county", required=required, callback=convert,
-                        help="区县代码或名称，例如 620402 或 白银区。")
+    return click.option(
+        "--county",
+        "county",
+        required=required,
+        callback=convert,
+        help="区县代码或名称，例如 620402 或 白银区。",
+    )
 
 
 def season_option() -> Callable[[F], F]:
-    return click.option("--season", "season_year", type=int, default=None,
-                        help="招生年度，例如 2025；默认取最新年度。")
+    return click.option(
+        "--season",
+        "season_year",
+        type=int,
+        default=None,
+        help="招生年度，例如 2025；默认取最新年度。",
+    )
 
 
 def json_option() -> Callable[[F], F]:
-    return click.option("--json", "as_json", is_flag=True, help="以 JSON 输出，供脚本使用。")
+    return click.option(
+        "--json", "as_json", is_flag=True, help="以 JSON 输出，供脚本使用。"
+    )
 
 
 def echo_json(data: Any) -> None:

@@ -18,13 +18,34 @@ def season_group() -> None:
 @season_group.command("open")
 @click.option("--year", type=int, required=True, help="招生年度，例如 2025。")
 @county_option()
-@click.option("--stage", type=click.Choice(["primary", "junior"]), default="primary",
-              show_default=True, help="学段：primary 小学一年级，junior 初中七年级。")
-@click.option("--opens", type=click.DateTime(["%Y-%m-%d"]), default=None, help="开始日期 YYYY-MM-DD。")
-@click.option("--closes", type=click.DateTime(["%Y-%m-%d"]), default=None, help="截止日期 YYYY-MM-DD。")
+@click.option(
+    "--stage",
+    type=click.Choice(["primary", "junior"]),
+    default="primary",
+    show_default=True,
+    help="学段：primary 小学一年级，junior 初中七年级。",
+)
+@click.option(
+    "--opens",
+    type=click.DateTime(["%Y-%m-%d"]),
+    default=None,
+    help="开始日期 YYYY-MM-DD。",
+)
+@click.option(
+    "--closes",
+    type=click.DateTime(["%Y-%m-%d"]),
+    default=None,
+    help="截止日期 YYYY-MM-DD。",
+)
 @pass_app
-def open_command(app: AppContext, year: int, county: str, stage: str, opens: date | None,
-                 closes: date | None) -> None:
+def open_command(
+    app: AppContext,
+    year: int,
+    county: str,
+    stage: str,
+    opens: date | None,
+    closes: date | None,
+) -> None:
     """打开一个区县一个学段的报名窗口（没有年度时自动创建）。
 
     示例：admissions season open --year 2025 --county 白银区
@@ -33,18 +54,31 @@ def open_command(app: AppContext, year: int, county: str, stage: str, opens: dat
     from console.services.seasons import open_window
 
     with session_scope(app.engine) as session:
-        window = open_window(session, year=year, county_code=county, stage=stage, actor=app.operator,
-                             opens_on=opens.date() if opens else None,
-                             closes_on=closes.date() if closes else None)
-        click.echo(f"{year} 年度 {county} 报名窗口已打开：{window.opens_on} 至 {window.closes_on}，"
-                   f"年龄截止日 {window.age_cutoff}。")
+        window = open_window(
+            session,
+            year=year,
+            county_code=county,
+            stage=stage,
+            actor=app.operator,
+            opens_on=opens.date() if opens else None,
+            closes_on=closes.date() if closes else None,
+        )
+        click.echo(
+            f"{year} 年度 {county} 报名窗口已打开：{window.opens_on} 至 {window.closes_on}，"
+            f"年龄截止日 {window.age_cutoff}。"
+        )
 
 
 @season_group.command("close")
 @click.option("--year", type=int, required=True, help="招生年度。")
 @county_option()
-@click.option("--stage", type=click.Choice(["primary", "junior"]), default="primary", show_default=True,
-              help="学段。")
+@click.option(
+    "--stage",
+    type=click.Choice(["primary", "junior"]),
+    default="primary",
+    show_default=True,
+    help="学段。",
+)
 @pass_app
 def close_command(app: AppContext, year: int, county: str, stage: str) -> None:
     """关闭报名窗口。示例：admissions season close --year 2025 --county 白银区"""
@@ -52,5 +86,7 @@ def close_command(app: AppContext, year: int, county: str, stage: str) -> None:
     from console.services.seasons import close_window
 
     with session_scope(app.engine) as session:
-        close_window(session, year=year, county_code=county, stage=stage, actor=app.operator)
+        close_window(
+            session, year=year, county_code=county, stage=stage, actor=app.operator
+        )
     click.echo(f"{year} 年度 {county} 报名窗口已关闭。")

@@ -41,7 +41,9 @@ class IdNumber:
 
     @property
     def birth_date(self) -> date:
-        return date(int(self.value[6:10]), int(self.value[10:12]), int(self.value[12:14]))
+        return date(
+            int(self.value[6:10]), int(self.value[10:12]), int(self.value[12:14])
+        )
 
     @property
     def sequence(self) -> str:
@@ -60,7 +62,9 @@ def check_character(first17: str) -> str:
     """Compute the ISO 7064 MOD 11-2 check character for 17 digits."""
     if len(first17) != 17 or not first17.isdigit():
         raise ValueError(f"expected 17 digits, got {first17!r}")
-    total = sum(int(digit) * weight for digit, weight in zip(first17, WEIGHTS, strict=True))
+    total = sum(
+        int(digit) * weight for digit, weight in zip(first17, WEIGHTS, strict=True)
+    )
     return CHECK_CHARACTERS[total % 11]
 
 
@@ -107,7 +111,9 @@ def parse_id_number(
         raise InvalidIdNumber(raw, f"身份证号中的出生日期{birth:%Y-%m-%d}不合理")
     expected = check_character(value[:17])
     if value[17] != expected:
-        raise InvalidIdNumber(raw, f"身份证号校验位错误：末位应为{expected}，请核对号码")
+        raise InvalidIdNumber(
+            raw, f"身份证号校验位错误：末位应为{expected}，请核对号码"
+        )
     division = value[:6]
     if known_divisions is not None:
         if division not in known_divisions:

@@ -23,26 +23,48 @@ def load_reference(session: Session, fixtures: Path = FIXTURES_DIR) -> dict[str,
     """Insert or update divisions, schools and zone items; return counts per table."""
     divisions = 0
     for row in _rows(fixtures / "divisions.csv"):
-        session.merge(Division(code=row["code"], name=row["name"], level=row["level"],
-                               parent_code=row["parent_code"] or None))
+        session.merge(
+            Division(
+                code=row["code"],
+                name=row["name"],
+                level=row["level"],
+                parent_code=row["parent_code"] or None,
+            )
+        )
         divisions += 1
     session.flush()
     schools = 0
     for row in _rows(fixtures / "schools.csv"):
-        session.merge(School(code=row["code"], county_code=row["county_code"], name=row["name"],
-                             stage=row["stage"], seats=int(row["seats"]),
-                             street_code=row["street_code"], lat=float(row["lat"]),
-                             lon=float(row["lon"]), feeder_primaries=row["feeder_primaries"],
-                             invented=True))
+        session.merge(
+            School(
+                code=row["code"],
+                county_code=row["county_code"],
+                name=row["name"],
+                stage=row["stage"],
+                seats=int(row["seats"]),
+                street_code=row["street_code"],
+                lat=float(row["lat"]),
+                lon=float(row["lon"]),
+                feeder_primaries=row["feeder_primaries"],
+                invented=True,
+            )
+        )
         schools += 1
     session.flush()
     existing = {(z.street_code, z.name): z for z in session.exec(select(ZoneItem))}
     zones = 0
     for row in _rows(fixtures / "zones.csv"):
         zone = existing.get((row["street_code"], row["name"])) or ZoneItem(
-            county_code=row["county_code"], street_code=row["street_code"], name=row["name"],
-            kind=row["kind"], urban=row["urban"] == "1", school_code=row["school"],
-            lat=float(row["lat"]), lon=float(row["lon"]), invented=row["invented"] == "1")
+            county_code=row["county_code"],
+            street_code=row["street_code"],
+            name=row["name"],
+            kind=row["kind"],
+            urban=row["urban"] == "1",
+            school_code=row["school"],
+            lat=float(row["lat"]),
+            lon=float(row["lon"]),
+            invented=row["invented"] == "1",
+        )
         zone.school_code = row["school"]
         zone.urban = row["urban"] == "1"
         zone.lat, zone.lon = float(row["lat"]), float(row["lon"])
@@ -57,7 +79,10 @@ def distance_km(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
     phi1, phi2 = math.radians(lat1), math.radians(lat2)
     dphi = phi2 - phi1
     dlambda = math.radians(lon2 - lon1)
-    a = math.sin(dphi / 2) ** 2 + math.cos(phi1) * math.cos(phi2) * math.sin(dlambda / 2) ** 2
+    a = (
+        math.sin(dphi / 2) ** 2
+        + math.cos(phi1) * math.cos(phi2) * math.sin(dlambda / 2) ** 2
+    )
     return 2 * 6371.0 * math.asin(math.sqrt(a))
 
 
@@ -77,7 +102,9 @@ class ZoneIndex:
         names = {d.code: d.name for d in session.exec(select(Division))}
         return cls(zones, names)
 
-    def find(self, address: str | None, county_code: str | None = None) -> ZoneItem | None:
+    def find(
+        self, address: str | None, county_code: str | None = None
+    ) -> ZoneItem | None:
         """Return the zone item whose name and street both appear, else the best name-only match."""
         if not address:
             return None
