@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 from enum import StrEnum
 
 from sqlalchemy import JSON, Column, Index, UniqueConstraint
@@ -10,7 +10,7 @@ from sqlmodel import Field, SQLModel
 
 
 def utcnow() -> datetime:
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)
 
 
 class Stage(StrEnum):
@@ -36,7 +36,7 @@ class Status(StrEnum):
 STATUS_LABELS: dict[str, str] = {
     Status.SUBMITTED: "已提交",
     Status.OFFLINE: "线下核验",
-    Status.VERIFIED: "已核验",
+    Status.VERIFIED: "数据已调取",
     Status.EXCEPTION: "异常待审",
     Status.CLASSIFIED: "已分批",
     Status.PLACED: "已录取",
@@ -49,8 +49,15 @@ STATUS_LABELS: dict[str, str] = {
 # Statuses in which an application still counts as the child's one live application.
 LIVE_STATUSES = frozenset(set(Status) - {Status.WITHDRAWN, Status.REJECTED})
 FINAL_STATUSES = frozenset(
-    {Status.PLACED, Status.UNPLACED, Status.EXCEPTION, Status.OFFLINE, Status.REJECTED,
-     Status.WITHDRAWN, Status.DEFERRED}
+    {
+        Status.PLACED,
+        Status.UNPLACED,
+        Status.EXCEPTION,
+        Status.OFFLINE,
+        Status.REJECTED,
+        Status.WITHDRAWN,
+        Status.DEFERRED,
+    }
 )
 
 
@@ -72,7 +79,8 @@ class School(SQLModel, table=True):
     street_code: str | None = None
     lat: float
     lon: float
-    feeder_primaries: str = ""  # space-separated school codes that feed a junior high (对口)
+    # Space-separated codes of the primary schools that feed a junior high (对口).
+    feeder_primaries: str = ""
     invented: bool = True
 
 
@@ -137,7 +145,8 @@ class Application(SQLModel, table=True):
     address: str
     preferential_policy: str = "无"  # 无, 高层次人才子女, 其他优抚政策子女
     preferred_school_code: str | None = Field(default=None, foreign_key="school.code")
-    primary_school_code: str | None = None  # grade 7: the primary school the child leaves
+    # Grade 7: the primary school the child leaves.
+    primary_school_code: str | None = None
 
     guardian_name: str
     guardian_id_number: str
@@ -176,11 +185,14 @@ class Application(SQLModel, table=True):
 class Lookup(SQLModel, table=True):
     """One call to a government data-sharing interface, kept as evidence and audit."""
 
-    __table_args__ = (Index("ix_lookup_application_interface", "application_id", "interface"),)
+    __table_args__ = (
+        Index("ix_lookup_application_interface", "application_id", "interface"),
+    )
 
     id: int | None = Field(default=None, primary_key=True)
     application_id: int = Field(foreign_key="application.id")
-    interface: str  # household, population, residence_permit, real_estate, social_insurance
+    # household, population, residence_permit, real_estate or social_insurance
+    interface: str
     subject_id_number: str
     purpose: str
     operator: str
@@ -207,6 +219,9 @@ class AllocationRun(SQLModel, table=True):
     approved_at: datetime | None = None
     approved_by: str | None = None
     summary: dict | None = Field(default=None, sa_column=Column(JSON))
+    reopened_at: datetime | None = None
+    reopened_by: str | None = None
+    reopen_reason: str = ""
 
 
 class Placement(SQLModel, table=True):
@@ -221,6 +236,10 @@ class Placement(SQLModel, table=True):
     rank_in_batch: int
     priority_key: str
     explanation: str
+    # Lottery pseudonym of the child (console.rules.lottery.child_token), published with the
+    # draw, and what the explanation is built from: zone school, options, key, lottery number.
+    child_token: str = ""
+    detail: dict | None = Field(default=None, sa_column=Column(JSON))
 
 
 class Notice(SQLModel, table=True):
@@ -232,8 +251,12 @@ class Notice(SQLModel, table=True):
     kind: str  # result
     mobile: str
     text: str
-    state: str = "pending"  # pending, sent, delivered, failed
+    state: str = "pending"  # pending, sending, sent, delivered, failed
     attempts: int = 0
+    claim_token: str | None = (
+        None  # the sender that holds the notice while it is "sending"
+    )
+    claimed_at: datetime | None = None
     gateway_message_id: str | None = None
     last_error: str = ""
     created_at: datetime = Field(default_factory=utcnow)

@@ -1,0 +1,192 @@
+"""HTTP client for the government data-sharing interfaces (政务数据共享).
+
+One long-lived httpx.AsyncClient per batch with explicit timeouts and connection limits.
+Failed calls are retried with exponential back-off and jitter (honouring Retry-After on
+HTTP 429), and a circuit breaker per interface stops calling a service that keeps failing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+import time
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import quote
+
+import httpx
+
+log = logging.getLogger(__name__)
+
+# interface name -> (path, staff-facing name, providing department)
+INTERFACES: dict[str, tuple[str, str]] = {
+    "household": ("/gov/police/household", "户籍信息查询接口"),
+    "population": ("/gov/police/population", "人口基本信息查询接口"),
+    "residence_permit": ("/gov/police/residence-permit", "居住证核验接口"),
+    "real_estate": ("/gov/natural-resources/real-estate", "不动产登记信息查询接口"),
+    "social_insurance": ("/gov/hrss/social-insurance", "社保缴费情况查询接口"),
+}
+RETRYABLE_STATUS = frozenset({429, 500, 502, 503, 504})
+
+
+@dataclass
+class CallResult:
+    interface: str
+    outcome: str  # found, not_found, failed
+    body: dict[str, Any] | None
+    http_status: int | None
+    attempts: int
+    duration_ms: int
+    error: str = ""
+
+
+@dataclass
+class CircuitBreaker:
+    """Opens after `threshold` consecutive failures and lets one trial call through after `cooldown` s."""
+
+    threshold: int = 5
+    cooldown: float = 5.0
+    failures: int = 0
+    opened_at: float | None = None
+    trips: int = field(default=0)
+
+    def allow(self) -> bool:
+        if self.opened_at is None:
+            return True
+        if time.monotonic() - self.opened_at >= self.cooldown:
+            self.opened_at = None  # half-open: the next call is the trial
+            self.failures = self.threshold - 1
+            return True
+        return False
+
+    def succeeded(self) -> None:
+        self.failures = 0
+        self.opened_at = None
+
+    def failed(self) -> None:
+        self.failures += 1
+        if self.failures >= self.threshold and self.opened_at is None:
+            self.opened_at = time.monotonic()
+            self.trips += 1
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    attempts: int = 4
+    base_delay: float = 0.2
+    max_delay: float = 5.0
+    timeout: float = 5.0
+
+
+class GovClient:
+    """Calls the interfaces under a concurrency limit; use as an async context manager."""
+
+    def __init__(
+        self,
+        base_url: str,
+        *,
+        operator: str,
+        purpose: str = "义务教育入学资格核验",
+        concurrency: int = 16,
+        retry: RetryPolicy | None = None,
+        breaker_threshold: int = 5,
+        breaker_cooldown: float = 5.0,
+    ) -> None:
+        self.retry = retry or RetryPolicy()
+        self._client = httpx.AsyncClient(
+            base_url=base_url,
+            timeout=httpx.Timeout(self.retry.timeout, connect=2.0),
+            limits=httpx.Limits(
+                max_connections=concurrency, max_keepalive_connections=concurrency
+            ),
+            headers={"X-Requester": quote(operator), "X-Purpose": quote(purpose)},
+        )
+        self.purpose = purpose
+        self._semaphore = asyncio.Semaphore(concurrency)
+        self.breakers = {
+            name: CircuitBreaker(breaker_threshold, breaker_cooldown)
+            for name in INTERFACES
+        }
+
+    async def __aenter__(self) -> GovClient:
+        return self
+
+    async def __aexit__(self, *_exc: object) -> None:
+        await self._client.aclose()
+
+    async def call(self, interface: str, id_number: str) -> CallResult:
+        """Query one interface for one person; never raises for a service failure."""
+        path, _label = INTERFACES[interface]
+        breaker = self.breakers[interface]
+        started = time.monotonic()
+        attempts = 0
+        last_status: int | None = None
+        last_error = ""
+        while attempts < self.retry.attempts:
+            if not breaker.allow():
+                last_error = "熔断：该接口连续失败，暂停调用"
+                break
+            attempts += 1
+            delay = min(
+                self.retry.max_delay, self.retry.base_delay * 2 ** (attempts - 1)
+            )
+            delay *= random.uniform(0.5, 1.0)
+            try:
+                async with self._semaphore:
+                    response = await self._client.post(
+                        path, json={"id_number": id_number}
+                    )
+                last_status = response.status_code
+                if response.status_code == 200:
+                    body = response.json()
+                    breaker.succeeded()
+                    return CallResult(
+                        interface,
+                        "found" if body.get("found") else "not_found",
+                        body,
+                        200,
+                        attempts,
+                        _ms_since(started),
+                    )
+                if response.status_code not in RETRYABLE_STATUS:
+                    last_error = f"HTTP {response.status_code}"
+                    breaker.failed()
+                    break
+                last_error = f"HTTP {response.status_code}"
+                retry_after = response.headers.get("Retry-After")
+                if response.status_code == 429 and retry_after:
+                    delay = min(self.retry.max_delay, float(retry_after))
+                else:
+                    breaker.failed()
+            except httpx.TimeoutException:
+                last_error = "请求超时"
+                breaker.failed()
+            except httpx.TransportError as exc:
+                last_error = f"连接失败：{type(exc).__name__}"
+                breaker.failed()
+            except ValueError:
+                last_error = "接口返回的不是有效 JSON"
+                breaker.failed()
+                break
+            log.info(
+                "retrying %s after %s (attempt %d)", interface, last_error, attempts
+            )
+            if attempts < self.retry.attempts:
+                await asyncio.sleep(delay)
+        log.warning(
+            "lookup %s failed after %d attempts: %s", interface, attempts, last_error
+        )
+        return CallResult(
+            interface,
+            "failed",
+            None,
+            last_status,
+            attempts,
+            _ms_since(started),
+            last_error,
+        )
+
+
+def _ms_since(started: float) -> int:
+    return int((time.monotonic() - started) * 1000)
