@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, date, datetime
 from enum import StrEnum
 
-from sqlalchemy import JSON, Column, Index, UniqueConstraint
+from sqlalchemy import JSON, Column, Index, UniqueConstraint, text
 from sqlmodel import Field, SQLModel
 
 
@@ -129,6 +129,15 @@ class Application(SQLModel, table=True):
     __table_args__ = (
         Index("ix_application_season_student", "season_id", "student_id_number"),
         Index("ix_application_county_status", "county_code", "status"),
+        # One live application per child per season, even when two imports race.
+        Index(
+            "uq_application_live_student",
+            "season_id",
+            "student_id_number",
+            unique=True,
+            sqlite_where=text("status NOT IN ('withdrawn', 'rejected')"),
+            postgresql_where=text("status NOT IN ('withdrawn', 'rejected')"),
+        ),
     )
 
     id: int | None = Field(default=None, primary_key=True)
@@ -180,6 +189,8 @@ class Application(SQLModel, table=True):
 
     created_at: datetime = Field(default_factory=utcnow)
     updated_at: datetime = Field(default_factory=utcnow)
+    # Digest of the imported field values; an import compares it to find changed rows.
+    intake_hash: str = ""
 
 
 class Lookup(SQLModel, table=True):
@@ -262,6 +273,15 @@ class Notice(SQLModel, table=True):
     created_at: datetime = Field(default_factory=utcnow)
     sent_at: datetime | None = None
     delivered_at: datetime | None = None
+
+
+class FeedCursor(SQLModel, table=True):
+    """How far `admissions pull` has read one platform application feed."""
+
+    feed_url: str = Field(primary_key=True)
+    cursor: str = ""
+    items_read: int = 0
+    updated_at: datetime = Field(default_factory=utcnow)
 
 
 class AuditEvent(SQLModel, table=True):

@@ -1,0 +1,180 @@
+"""Repair of what spreadsheets and typing do to values, before validation.
+
+Every function takes the raw cell text and returns the normalised value or raises
+ValueProblem with a Chinese message and fix for staff.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from datetime import date, datetime, timedelta
+
+# Excel's day 0 for serial dates (the 1900 system, with its leap-year bug folded in).
+EXCEL_EPOCH = date(1899, 12, 30)
+# Serials between these bounds are read as dates: 1900-01-01 to 2099-12-31.
+_SERIAL_RANGE = (1, 73415)
+
+# Characters used in place of the middle dot (U+00B7) of minority and foreign names.
+_MIDDLE_DOTS = re.compile(
+    r"\s*[\u00b7\u0387\u2022\u2027\u2219\u22c5\u30fb\uff65\u25cf\u2024.。．]\s*"
+)
+_SPACES = re.compile(r"\s+")
+_SCIENTIFIC = re.compile(r"^[+-]?\d+(\.\d+)?E[+-]?\d+$")
+_NUMERIC_FLOAT = re.compile(r"^\d{15,18}\.0+$")
+_DATE_PATTERNS = (
+    re.compile(r"^(\d{4})[-/.](\d{1,2})[-/.](\d{1,2})$"),
+    re.compile(r"^(\d{4})年(\d{1,2})月(\d{1,2})日?$"),
+    re.compile(r"^(\d{4})(\d{2})(\d{2})$"),
+)
+_TIME = re.compile(r"^(\d{1,2}):(\d{2})(?::(\d{2})(?:\.\d+)?)?$")
+
+
+class ValueProblem(ValueError):
+    """A value that cannot be used; `message` states the problem and `fix` the remedy."""
+
+    def __init__(self, message: str, fix: str) -> None:
+        super().__init__(message)
+        self.message = message
+        self.fix = fix
+
+
+def clean_text(raw: str | None) -> str:
+    """Fold full-width letters, digits and spaces (NFKC) and collapse whitespace."""
+    if raw is None:
+        return ""
+    text = unicodedata.normalize("NFKC", str(raw)).replace("\ufeff", "")
+    return _SPACES.sub(" ", text).strip()
+
+
+def normalize_name(raw: str | None) -> str:
+    """Return a person's name without spaces and with U+00B7 as its middle dot."""
+    text = clean_text(raw)
+    if not text:
+        return ""
+    if re.search(r"[\u4e00-\u9fff]", text):
+        text = text.replace(" ", "")
+        text = _MIDDLE_DOTS.sub("\u00b7", text).strip("\u00b7")
+    return text
+
+
+def normalize_id_text(raw: str | None) -> str:
+    """Return an ID number in upper case without spaces; raise ValueProblem if a spreadsheet damaged it.
+
+    A number stored as a spreadsheet number keeps only 15 significant digits, so
+    its last digits are zeros that may still pass the check character: such a value
+    is rejected whatever its check character says.
+    """
+    text = clean_text(raw).replace(" ", "").replace("-", "").lstrip("'").upper()
+    if _SCIENTIFIC.match(text) or _NUMERIC_FLOAT.match(text):
+        raise ValueProblem(
+            f"身份证号“{clean_text(raw)}”被表格软件按数字保存，后几位已丢失",
+            "在原始表格中把该列设为“文本”格式，按证件重新录入完整的18位号码后再导入",
+        )
+    return text
+
+
+def parse_date(raw: str | None) -> date:
+    """Read 2018-09-01, 2018/9/1, 2018.9.1, 2018年9月1日, 20180901 or an Excel serial."""
+    text = clean_text(raw).replace(" ", "")
+    if not text:
+        raise ValueProblem("日期为空", "填写日期，格式如 2018-09-01")
+    if text[:10].count("-") == 2 and ("T" in text or len(text) > 10):
+        text = re.split(r"[T ]", text, maxsplit=1)[0] if "T" in text else text[:10]
+    serial = _excel_serial(text)
+    if serial is not None:
+        return EXCEL_EPOCH + timedelta(days=int(serial))
+    for pattern in _DATE_PATTERNS:
+        match = pattern.match(text)
+        if match:
+            year, month, day = (int(part) for part in match.groups())
+            try:
+                return date(year, month, day)
+            except ValueError:
+                break
+    raise ValueProblem(
+        f"日期“{clean_text(raw)}”无法识别或不存在",
+        "改为 YYYY-MM-DD 格式的有效日期，如 2018-09-01",
+    )
+
+
+def parse_local_datetime(raw: str | None) -> datetime:
+    """Read a local date and time (2025-07-01 08:27:21, 2025/7/1 8:27 or a serial); naive."""
+    text = clean_text(raw)
+    if not text:
+        raise ValueProblem("时间为空", "填写时间，格式如 2025-07-01 08:30:00")
+    serial = _excel_serial(text.replace(" ", ""))
+    if serial is not None:
+        moment = datetime.combine(EXCEL_EPOCH, datetime.min.time()) + timedelta(
+            days=serial
+        )
+        return moment.replace(microsecond=0)
+    parts = text.replace("T", " ").split(" ")
+    day = parse_date(parts[0])
+    if len(parts) == 1:
+        return datetime.combine(day, datetime.min.time())
+    match = _TIME.match("".join(parts[1:]))
+    if match is None:
+        raise ValueProblem(
+            f"时间“{text}”无法识别",
+            "改为 YYYY-MM-DD HH:MM:SS 格式，如 2025-07-01 08:30:00",
+        )
+    hour, minute, second = int(match[1]), int(match[2]), int(match[3] or 0)
+    if hour > 23 or minute > 59 or second > 59:
+        raise ValueProblem(
+            f"时间“{text}”不存在", "改为 YYYY-MM-DD HH:MM:SS 格式的有效时间"
+        )
+    return datetime(day.year, day.month, day.day, hour, minute, second)
+
+
+def _excel_serial(text: str) -> float | None:
+    """Return the serial as a number when `text` looks like an Excel date serial."""
+    if not re.fullmatch(r"\d{1,5}(\.\d+)?", text):
+        return None
+    value = float(text)
+    low, high = _SERIAL_RANGE
+    return value if low <= value <= high else None
+
+
+_CONSENT = {
+    "是": True,
+    "同意": True,
+    "已授权": True,
+    "授权": True,
+    "y": True,
+    "yes": True,
+    "true": True,
+    "1": True,
+    "否": False,
+    "不同意": False,
+    "未授权": False,
+    "n": False,
+    "no": False,
+    "false": False,
+    "0": False,
+    "": False,
+}
+
+
+def parse_consent(raw: str | None) -> bool:
+    """Return True for 是/同意 and False for 否 or an empty cell."""
+    text = clean_text(raw).lower()
+    if text not in _CONSENT:
+        raise ValueProblem(f"数据查询授权“{clean_text(raw)}”无法识别", "填写“是”或“否”")
+    return _CONSENT[text]
+
+
+POLICIES = ("无", "高层次人才子女", "其他优抚政策子女")
+
+
+def parse_policy(raw: str | None) -> str:
+    """Return one of 无, 高层次人才子女, 其他优抚政策子女; an empty cell is 无."""
+    text = clean_text(raw).replace(" ", "")
+    if text in ("", "无", "否", "none"):
+        return "无"
+    for policy in POLICIES[1:]:
+        if text == policy or text == policy.removesuffix("子女"):
+            return policy
+    raise ValueProblem(
+        f"优抚政策“{text}”不是可选项", f"填写以下之一：{'、'.join(POLICIES)}"
+    )

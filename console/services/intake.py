@@ -1,0 +1,461 @@
+"""Intake: validate application rows and store the good ones, chunk by chunk.
+
+`import_rows` is the one way applications enter the database, whatever their
+source (a file, the platform feed or the simulator). A row is stored, updated,
+left unchanged or rejected with its problems; a bad row never stops the others.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import uuid
+from collections.abc import Iterable, Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
+from itertools import islice
+from typing import Any
+
+from sqlalchemy import insert, select, update
+from sqlalchemy.engine import Engine
+from sqlmodel import Session
+
+from console.db import session_scope
+from console.intake.headers import FIELDS, SUBMISSION_ID
+from console.intake.normalize import clean_text
+from console.intake.validate import RowContext, RowError, SchoolRef, validate_row
+from console.models import (
+    STATUS_LABELS,
+    Application,
+    AuditEvent,
+    Division,
+    School,
+    Stage,
+    Status,
+    Window,
+)
+from console.policy import load_policies
+from console.rules.masking import mask_id_number, mask_mobile
+from console.services.seasons import require_open
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_CHUNK_SIZE = 1000
+# Statuses in which an import may still change an application: nothing has been
+# looked up, classified or placed on the strength of its values yet.
+UPDATABLE_STATUSES = frozenset({Status.SUBMITTED, Status.OFFLINE})
+_NOT_LIVE = (Status.WITHDRAWN.value, Status.REJECTED.value)
+_MASKERS = {
+    "student_id_number": mask_id_number,
+    "guardian_id_number": mask_id_number,
+    "emergency_id_number": mask_id_number,
+    "guardian_mobile": mask_mobile,
+    "emergency_mobile": mask_mobile,
+}
+# Values compared to decide whether a re-imported row changed its application.
+_HASHED = (
+    "county_code", "stage", "student_name", "student_id_number", "address",
+    "preferential_policy", "preferred_school_code", "primary_school_code",
+    "guardian_name", "guardian_id_number", "guardian_relation", "guardian_mobile",
+    "property_certificate_no", "permit_issued_on", "permit_expires_on",
+    "permit_authority", "permit_address", "emergency_name", "emergency_id_number",
+    "emergency_relation", "emergency_mobile", "consent", "submitted_at",
+)  # fmt: skip
+
+
+@dataclass
+class ImportReport:
+    """Counts of one import and the problems of its rejected rows."""
+
+    import_id: str
+    stored: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    rejected: int = 0
+    blank: int = 0
+    errors: list[RowError] = field(default_factory=list)
+
+    @property
+    def rows(self) -> int:
+        return self.stored + self.updated + self.unchanged + self.rejected
+
+    @property
+    def rejected_rows(self) -> list[int]:
+        """Return the numbers of the rejected rows, in order."""
+        return sorted({error.row for error in self.errors})
+
+    def errors_by_row(self) -> dict[int, list[RowError]]:
+        grouped: dict[int, list[RowError]] = {}
+        for error in self.errors:
+            grouped.setdefault(error.row, []).append(error)
+        return grouped
+
+    def as_dict(self) -> dict[str, Any]:
+        """Return the counts and errors with ID numbers and mobiles masked."""
+        return {
+            "import_id": self.import_id,
+            "stored": self.stored,
+            "updated": self.updated,
+            "unchanged": self.unchanged,
+            "rejected": self.rejected,
+            "blank": self.blank,
+            "errors": [
+                {
+                    "row": error.row,
+                    "field": error.field,
+                    "label": error.label,
+                    "value": mask_value(error.field, error.value),
+                    "message": error.message,
+                    "fix": error.fix,
+                }
+                for error in self.errors
+            ],
+        }
+
+
+def mask_value(field_key: str, value: str) -> str:
+    """Mask an ID number or mobile of a row error for display."""
+    masker = _MASKERS.get(field_key)
+    return masker(value) if masker and value else value
+
+
+@dataclass
+class _Existing:
+    """What the import knows of a child's live application in the season."""
+
+    id: int
+    status: str
+    county_code: str
+    stage: str
+    intake_hash: str
+    row: int | None = None  # the row of this import that stored or matched it
+
+
+@dataclass
+class _Pending:
+    """The writes of one chunk, made in one transaction."""
+
+    inserts: list[dict[str, Any]] = field(default_factory=list)
+    insert_rows: list[int] = field(default_factory=list)
+    resubmits: dict[str, int] = field(default_factory=dict)  # student ID -> old app
+    updates: list[tuple[int, int, dict[str, Any]]] = field(default_factory=list)
+
+
+def import_rows(
+    bind: Session | Engine,
+    rows: Iterable[Mapping[str, str]],
+    *,
+    window: Window,
+    source: str,
+    actor: str,
+    first_row: int = 1,
+    chunk_size: int = DEFAULT_CHUNK_SIZE,
+    override_by: str | None = None,
+    today: date | None = None,
+) -> ImportReport:
+    """Validate rows of canonical field keys and store the good ones in `window`.
+
+    With an Engine each chunk of `chunk_size` rows is committed in its own
+    transaction, so a crash keeps the finished chunks and loses the current one
+    whole. With a Session everything is flushed into the caller's transaction.
+    Row numbers in errors count from `first_row` (2 for a file with a header).
+    One live application per child per season: a repeated child within the
+    import is rejected naming the earlier row, a re-imported row that changed
+    updates its application (audited), an unchanged one is left alone, and a
+    child whose earlier application was withdrawn or rejected gets a new one.
+    Raises WindowClosedError when the window is closed and nobody overrides it.
+    """
+    report = ImportReport(import_id=uuid.uuid4().hex[:12])
+    with _session_for(bind) as session:
+        require_open(window, override_by=override_by, session=session)
+        context = _load_context(session, window, today or date.today())
+        live, history, refs = _load_existing(session, window.season_id)
+    logger.info(
+        "import %s started: window %s, source %s", report.import_id, window.id, source
+    )
+
+    seen_rows: dict[str, int] = {}
+    numbered = enumerate(rows, start=first_row)
+    while True:
+        chunk = list(islice(numbered, chunk_size))
+        if not chunk:
+            break
+        pending = _Pending()
+        for row_number, row in chunk:
+            _triage(
+                row_number, row, context, report, pending, live, history, refs,
+                seen_rows, window,
+            )  # fmt: skip
+        _write_chunk(bind, pending, window=window, source=source, actor=actor,
+                     report=report, live=live)  # fmt: skip
+
+    logger.info(
+        "import %s finished: %d stored, %d updated, %d unchanged, %d rejected",
+        report.import_id, report.stored, report.updated, report.unchanged,
+        report.rejected,
+    )  # fmt: skip
+    return report
+
+
+def _triage(
+    row_number: int,
+    row: Mapping[str, str],
+    context: RowContext,
+    report: ImportReport,
+    pending: _Pending,
+    live: dict[str, _Existing],
+    history: dict[str, int],
+    refs: set[str],
+    seen_rows: dict[str, int],
+    window: Window,
+) -> None:
+    """Decide what one row does: insert, update, nothing, or reject with errors."""
+    if not any(clean_text(value) for value in row.values()):
+        report.blank += 1
+        return
+    reference = clean_text(row.get(SUBMISSION_ID))
+    if reference and reference in refs:
+        report.unchanged += 1  # the same platform submission, already stored
+        return
+    values, errors = validate_row(dict(row), row_number, context)
+    if errors:
+        _reject(report, errors)
+        return
+
+    student_id = values["student_id_number"]
+    digest = _digest(values, has_time=bool(clean_text(row.get("submitted_at"))))
+    earlier_row = seen_rows.get(student_id)
+    if earlier_row is not None:
+        _reject(report, [_duplicate_error(row_number, student_id, earlier_row)])
+        return
+    seen_rows[student_id] = row_number
+    if reference:
+        refs.add(reference)
+
+    existing = live.get(student_id)
+    if existing is None:
+        values["intake_hash"] = digest
+        if not clean_text(row.get("submitted_at")):
+            values["submitted_at"] = datetime.now(UTC)
+        pending.inserts.append(values)
+        pending.insert_rows.append(row_number)
+        if student_id in history:
+            pending.resubmits[student_id] = history[student_id]
+        return
+    if (existing.county_code, existing.stage) != (window.county_code, window.stage):
+        _reject(report, [_other_window_error(row_number, student_id, existing)])
+        return
+    if existing.intake_hash == digest:
+        report.unchanged += 1
+        return
+    if existing.status not in UPDATABLE_STATUSES:
+        label = STATUS_LABELS.get(existing.status, existing.status)
+        _reject(report, [RowError(
+            row_number, "student_id_number", student_id,
+            f"该学生的申请已是“{label}”状态，导入不能再修改",
+            "如需更正，请联系区县教育局在控制台中处理",
+        )])  # fmt: skip
+        return
+    values["intake_hash"] = digest
+    if not clean_text(row.get("submitted_at")):
+        values.pop("submitted_at")  # keep the time the application first arrived
+    existing.intake_hash = digest
+    pending.updates.append((existing.id, row_number, values))
+
+
+def _reject(report: ImportReport, errors: list[RowError]) -> None:
+    report.rejected += 1
+    report.errors.extend(errors)
+
+
+def _duplicate_error(row_number: int, student_id: str, earlier_row: int) -> RowError:
+    return RowError(
+        row_number, "student_id_number", student_id,
+        f"与第{earlier_row}行是同一名学生，同一学生本年度只能有一份有效申请",
+        f"删除本行；如需改报学校或更正信息，请修改第{earlier_row}行后重新导入",
+    )  # fmt: skip
+
+
+def _other_window_error(
+    row_number: int, student_id: str, existing: _Existing
+) -> RowError:
+    stage = "小学" if existing.stage == Stage.PRIMARY else "初中"
+    return RowError(
+        row_number, "student_id_number", student_id,
+        f"该学生本年度已在区县{existing.county_code}的{stage}报名中有一份有效申请",
+        "同一学生只能有一份有效申请；如需改报，请先撤回原申请再导入",
+    )  # fmt: skip
+
+
+def _digest(values: Mapping[str, Any], *, has_time: bool) -> str:
+    parts = []
+    for key in _HASHED:
+        if key == "submitted_at" and not has_time:
+            continue
+        value = values.get(key)
+        if isinstance(value, datetime):
+            value = value.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S")
+        parts.append(f"{key}={'' if value is None else value}")
+    return hashlib.blake2b("\x1f".join(parts).encode(), digest_size=16).hexdigest()
+
+
+def _write_chunk(
+    bind: Session | Engine,
+    pending: _Pending,
+    *,
+    window: Window,
+    source: str,
+    actor: str,
+    report: ImportReport,
+    live: dict[str, _Existing],
+) -> None:
+    """Insert and update one chunk with its audit events in one transaction."""
+    if not pending.inserts and not pending.updates:
+        return
+    now = datetime.now(UTC)
+    with _session_for(bind, savepoint=True) as session:
+        audit_rows: list[dict[str, Any]] = []
+        new_ids: list[int] = []
+        if pending.inserts:
+            for values in pending.inserts:
+                values.update(season_id=window.season_id, source=source,
+                              created_at=now, updated_at=now)  # fmt: skip
+            result = session.execute(
+                insert(Application.__table__).returning(  # type: ignore[arg-type]
+                    Application.__table__.c.id, sort_by_parameter_order=True
+                ),
+                pending.inserts,
+            )
+            new_ids = [row[0] for row in result]
+            for app_id, values, row_number in zip(
+                new_ids, pending.inserts, pending.insert_rows, strict=True
+            ):
+                detail: dict[str, Any] = {"import": report.import_id, "row": row_number,
+                                          "source": source, "status": values["status"]}  # fmt: skip
+                action = "application.create"
+                previous = pending.resubmits.get(values["student_id_number"])
+                if previous is not None:
+                    action = "application.resubmit"
+                    detail["previous_application"] = previous
+                audit_rows.append(_audit(now, actor, action, app_id, detail))
+        for app_id, row_number, values in pending.updates:
+            changes = _apply_update(session, app_id, values, now)
+            audit_rows.append(_audit(now, actor, "application.update", app_id, {
+                "import": report.import_id, "row": row_number, "source": source,
+                "changes": changes,
+            }))  # fmt: skip
+        session.execute(insert(AuditEvent.__table__), audit_rows)  # type: ignore[arg-type]
+
+    # Only a committed (or flushed) chunk becomes known to the rows after it.
+    for app_id, values, row_number in zip(
+        new_ids, pending.inserts, pending.insert_rows, strict=True
+    ):
+        live[values["student_id_number"]] = _Existing(
+            app_id, values["status"], window.county_code, window.stage,
+            values["intake_hash"], row_number,
+        )  # fmt: skip
+    report.stored += len(new_ids)
+    report.updated += len(pending.updates)
+
+
+def _apply_update(
+    session: Session, app_id: int, values: dict[str, Any], now: datetime
+) -> dict[str, list[Any]]:
+    """Update one application and return its changed fields as [old, new], masked."""
+    table = Application.__table__
+    current = session.execute(select(table).where(table.c.id == app_id)).one()._mapping
+    changes: dict[str, list[Any]] = {}
+    for key, new in values.items():
+        if key not in table.c or key == "intake_hash":
+            continue
+        old = current[key]
+        if isinstance(old, datetime) and isinstance(new, datetime):
+            same = old.replace(tzinfo=None) == new.astimezone(UTC).replace(tzinfo=None)
+        else:
+            same = old == new
+        if not same:
+            masker = _MASKERS.get(key)
+            shown = [masker(old), masker(new)] if masker else [str(old), str(new)]
+            changes[key] = shown
+    session.execute(
+        update(table).where(table.c.id == app_id).values(**values, updated_at=now)
+    )
+    return changes
+
+
+def _audit(now: datetime, actor: str, action: str, app_id: int,
+           detail: dict[str, Any]) -> dict[str, Any]:  # fmt: skip
+    return {"at": now, "actor": actor, "action": action, "entity": "application",
+            "entity_id": str(app_id), "detail": detail}  # fmt: skip
+
+
+def _load_context(session: Session, window: Window, today: date) -> RowContext:
+    county = session.get(Division, window.county_code)
+    schools = session.scalars(
+        select(School).where(School.county_code == window.county_code)  # type: ignore[arg-type]
+    ).all()
+    primary = session.scalars(select(School).where(School.stage == Stage.PRIMARY)).all()  # type: ignore[arg-type]
+    policy = load_policies().get(window.county_code)
+    return RowContext(
+        county_code=window.county_code,
+        county_name=county.name if county else window.county_code,
+        stage=window.stage,
+        age_cutoff=window.age_cutoff,
+        entry_age=policy.primary_entry_age if policy else 6,
+        today=today,
+        schools=[
+            SchoolRef(s.code, s.name, s.stage)
+            for s in schools
+            if s.stage == window.stage
+        ],
+        primary_schools={s.code: s.name for s in primary},
+    )
+
+
+def _load_existing(
+    session: Session, season_id: int
+) -> tuple[dict[str, _Existing], dict[str, int], set[str]]:
+    """Return the season's live applications by student ID, the latest earlier
+    application of children with none live, and the platform submission ids seen."""
+    table = Application.__table__
+    query = select(
+        table.c.id, table.c.student_id_number, table.c.status, table.c.county_code,
+        table.c.stage, table.c.intake_hash, table.c.external_ref,
+    ).where(table.c.season_id == season_id).order_by(table.c.id)  # fmt: skip
+    live: dict[str, _Existing] = {}
+    history: dict[str, int] = {}
+    refs: set[str] = set()
+    for app_id, student_id, status, county, stage, digest, ref in session.execute(
+        query
+    ):
+        if ref:
+            refs.add(ref)
+        if status in _NOT_LIVE:
+            history[student_id] = app_id
+        else:
+            live[student_id] = _Existing(app_id, status, county, stage, digest or "")
+    return live, history, refs
+
+
+@contextmanager
+def _session_for(
+    bind: Session | Engine, *, savepoint: bool = False
+) -> Iterator[Session]:
+    """Yield a session: the caller's (inside a savepoint when `savepoint`) or a new
+    one whose transaction commits when the block ends."""
+    if isinstance(bind, Session):
+        if savepoint:
+            with bind.begin_nested():
+                yield bind
+        else:
+            yield bind
+        return
+    with session_scope(bind) as session:
+        yield session
+
+
+def rows_as_canonical(row: Mapping[str, Any]) -> dict[str, str]:
+    """Return a row restricted to the canonical keys, with every value as text."""
+    keys = (*FIELDS, SUBMISSION_ID)
+    return {key: "" if row.get(key) is None else str(row[key]) for key in keys}
