@@ -8,7 +8,6 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 from sqlalchemy.engine import Engine
-from stats_data import COUNTY, OTHER_COUNTY, SCHOOL_1, SCHOOL_2, YEAR, fill_season
 
 from console.cli import cli
 from console.db import create_schema, make_engine, session_scope
@@ -23,6 +22,7 @@ from console.services.stats import (
     render_tables,
     season_stats,
 )
+from tests.stats_data import COUNTY, OTHER_COUNTY, SCHOOL_1, SCHOOL_2, YEAR, fill_season
 
 
 @pytest.fixture()

@@ -2,7 +2,8 @@
 
 `season_stats` reads one season, optionally narrowed to one county and one stage,
 with grouped queries. `SeasonStats.to_dict` is the JSON output and `render_tables`
-renders the text tables. Both read the same `SeasonStats`, so the JSON and the tables agree.
+renders the text tables. Both read the same `SeasonStats`, so the JSON and the tables
+agree.
 """
 
 from __future__ import annotations
@@ -63,6 +64,9 @@ NOTICE_STATE_LABELS = {
     "delivered": "已送达",
     "failed": "发送失败",
 }
+
+# Division levels of a county-level unit (区县): Baiyin has districts and counties.
+COUNTY_LEVELS = ("district", "county")
 
 RUN_STATE_LABELS = {
     "committed": "待审批",
@@ -277,7 +281,30 @@ def season_stats(
     )
 
 
-def _find_season(session: Session, year: int | None) -> Season:
+@dataclass(frozen=True)
+class StatsScopes:
+    """Seasons and counties that statistics can be narrowed to, for selectors."""
+
+    years: list[int]  # newest first
+    counties: list[tuple[str, str]]  # (code, name) of county-level divisions
+
+
+def stats_scopes(session: Session) -> StatsScopes:
+    """Return the season years and county-level divisions in the database.
+
+    Raises NotFoundError when the database has no schema.
+    """
+    _require_schema(session)
+    years = session.exec(select(Season.year).order_by(col(Season.year).desc())).all()
+    counties = session.exec(
+        select(Division.code, Division.name)
+        .where(col(Division.level).in_(COUNTY_LEVELS))
+        .order_by(col(Division.code))
+    ).all()
+    return StatsScopes(years=list(years), counties=[(c, n) for c, n in counties])
+
+
+def _require_schema(session: Session) -> None:
     connection = session.connection()
     if not inspect(connection).has_table(Season.__tablename__):  # type: ignore[arg-type]
         raise NotFoundError(
@@ -285,6 +312,10 @@ def _find_season(session: Session, year: int | None) -> Season:
             "或运行 admissions rehearse 演练一个招生季。",
             title="暂无统计数据",
         )
+
+
+def _find_season(session: Session, year: int | None) -> Season:
+    _require_schema(session)
     query = select(Season)
     if year is not None:
         query = query.where(Season.year == year)

@@ -1,0 +1,53 @@
+"""A read-only DataTable of figures that keeps the cursor across refreshes."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+
+from rich.text import Text
+from textual.widgets import DataTable
+
+Cell = str | int | Text
+
+
+class FigureTable(DataTable[Cell]):
+    """DataTable whose rows are replaced as a whole, with figures right-aligned."""
+
+    DEFAULT_CSS = """
+    FigureTable {
+        height: auto;
+        max-height: 100%;
+    }
+    """
+
+    def __init__(self, headers: Sequence[str], *, id: str | None = None) -> None:
+        super().__init__(id=id, cursor_type="row", zebra_stripes=True)
+        self._headers = list(headers)
+
+    def on_mount(self) -> None:
+        for index, header in enumerate(self._headers):
+            self.add_column(header, key=str(index))
+
+    def show_rows(self, rows: Sequence[Sequence[Cell]], keys: Sequence[str]) -> None:
+        """Replace all rows; `keys` gives each row a key that tests and handlers use."""
+        cursor_row = self.cursor_row
+        self.clear()
+        for key, row in zip(keys, rows, strict=True):
+            self.add_row(*(_align(cell) for cell in row), key=key)
+        if rows:
+            self.move_cursor(row=min(cursor_row, len(rows) - 1))
+
+    def row_texts(self, key: str) -> list[str]:
+        """Return the plain text of each cell of the row with `key`."""
+        return [str(cell) for cell in self.get_row(key)]
+
+
+# Figures rendered as text, such as "85.0%", "308" or "-", are aligned like numbers.
+FIGURE_TEXT = re.compile(r"-|-?\d+(\.\d+)?%?")
+
+
+def _align(cell: Cell) -> Cell:
+    if isinstance(cell, int) or (isinstance(cell, str) and FIGURE_TEXT.fullmatch(cell)):
+        return Text(str(cell), justify="right")
+    return cell
