@@ -105,10 +105,9 @@ def parse_local_datetime(raw: str | None) -> datetime:
         raise ValueProblem("时间为空", "填写时间，格式如 2025-07-01 08:30:00")
     serial = _excel_serial(text.replace(" ", ""))
     if serial is not None:
-        moment = datetime.combine(EXCEL_EPOCH, datetime.min.time()) + timedelta(
-            days=serial
-        )
-        return moment.replace(microsecond=0)
+        # A serial is a fraction of days, so round to the nearest whole second.
+        start = datetime.combine(EXCEL_EPOCH, datetime.min.time())
+        return start + timedelta(seconds=round(serial * 86400))
     parts = text.replace("T", " ").split(" ")
     day = parse_date(parts[0])
     if len(parts) == 1:

@@ -30,7 +30,7 @@ PERMIT_FIELDS = (
     "permit_authority",
     "permit_address",
 )
-_REQUIRED = (
+REQUIRED_FIELDS = (
     "student_name",
     "student_id_number",
     "address",
@@ -129,7 +129,7 @@ def validate_row(
     }
     flags: list[str] = []
 
-    for key in _REQUIRED:
+    for key in REQUIRED_FIELDS:
         if not clean_text(row.get(key)):
             check.fail(key, "不能为空", f"填写{FIELD_LABELS[key]}")
 
@@ -208,9 +208,7 @@ def validate_row(
     submitted = clean_text(row.get("submitted_at"))
     local = check.parse("submitted_at", parse_local_datetime) if submitted else None
     values["submitted_at"] = (
-        local.replace(tzinfo=LOCAL_TIME).astimezone(UTC)
-        if local
-        else datetime.now(UTC)
+        local.replace(tzinfo=LOCAL_TIME).astimezone(UTC) if local else datetime.now(UTC)
     )
     values["flags"] = " ".join(flags)
     reference = clean_text(row.get(SUBMISSION_ID))

@@ -15,16 +15,28 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from itertools import islice
+from pathlib import Path
 from typing import Any
 
+from sqlalchemy import Table as SATable
 from sqlalchemy import insert, select, update
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
 from console.db import session_scope
-from console.intake.headers import FIELDS, SUBMISSION_ID
+from console.errors import AdmissionsError
+from console.intake.errorfile import write_error_file
+from console.intake.headers import FIELD_LABELS, FIELDS, SUBMISSION_ID
 from console.intake.normalize import clean_text
-from console.intake.validate import RowContext, RowError, SchoolRef, validate_row
+from console.intake.reader import ReadError, Table, open_table
+from console.intake.validate import (
+    LOCAL_TIME,
+    REQUIRED_FIELDS,
+    RowContext,
+    RowError,
+    SchoolRef,
+    validate_row,
+)
 from console.models import (
     STATUS_LABELS,
     Application,
@@ -37,9 +49,13 @@ from console.models import (
 )
 from console.policy import load_policies
 from console.rules.masking import mask_id_number, mask_mobile
-from console.services.seasons import require_open
+from console.services.seasons import get_window, require_open
 
 logger = logging.getLogger(__name__)
+
+# Core tables: rows are written in bulk, without building ORM objects.
+_APPLICATIONS: SATable = Application.__table__  # type: ignore[attr-defined]
+_AUDIT_EVENTS: SATable = AuditEvent.__table__  # type: ignore[attr-defined]
 
 DEFAULT_CHUNK_SIZE = 1000
 # Statuses in which an import may still change an application: nothing has been
@@ -129,7 +145,7 @@ class _Existing:
     county_code: str
     stage: str
     intake_hash: str
-    row: int | None = None  # the row of this import that stored or matched it
+    submitted_at: datetime | None
 
 
 @dataclass
@@ -158,7 +174,8 @@ def import_rows(
 
     With an Engine each chunk of `chunk_size` rows is committed in its own
     transaction, so a crash keeps the finished chunks and loses the current one
-    whole. With a Session everything is flushed into the caller's transaction.
+    whole. With a Session every chunk is written into the caller's transaction,
+    which the caller commits or rolls back.
     Row numbers in errors count from `first_row` (2 for a file with a header).
     One live application per child per season: a repeated child within the
     import is rejected naming the earlier row, a re-imported row that changed
@@ -249,6 +266,12 @@ def _triage(
     if existing.intake_hash == digest:
         report.unchanged += 1
         return
+    # Another submission of the same child is a second application, not a correction.
+    if clean_text(row.get("submitted_at")) and not _same_moment(
+        existing.submitted_at, values["submitted_at"]
+    ):
+        _reject(report, [_second_submission_error(row_number, student_id, existing)])
+        return
     if existing.status not in UPDATABLE_STATUSES:
         label = STATUS_LABELS.get(existing.status, existing.status)
         _reject(report, [RowError(
@@ -275,6 +298,31 @@ def _duplicate_error(row_number: int, student_id: str, earlier_row: int) -> RowE
         f"与第{earlier_row}行是同一名学生，同一学生本年度只能有一份有效申请",
         f"删除本行；如需改报学校或更正信息，请修改第{earlier_row}行后重新导入",
     )  # fmt: skip
+
+
+def _second_submission_error(
+    row_number: int, student_id: str, existing: _Existing
+) -> RowError:
+    submitted = _as_utc(existing.submitted_at).astimezone(LOCAL_TIME)
+    return RowError(
+        row_number, "student_id_number", student_id,
+        f"该学生已有一份{submitted:%Y-%m-%d %H:%M:%S}提交的有效申请（申请号{existing.id}），"
+        "同一学生本年度只能有一份有效申请",
+        "删除本行；如确需改报，请先撤回原申请，或把本行申报时间改为原申请的时间后作为更正导入",
+    )  # fmt: skip
+
+
+def _as_utc(moment: datetime | None) -> datetime:
+    """Return a stored timestamp as aware UTC; databases may hand it back naive."""
+    if moment is None:
+        return datetime.min.replace(tzinfo=UTC)
+    return (
+        moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+    )
+
+
+def _same_moment(stored: datetime | None, new: datetime) -> bool:
+    return _as_utc(stored).replace(microsecond=0) == _as_utc(new).replace(microsecond=0)
 
 
 def _other_window_error(
@@ -314,7 +362,7 @@ def _write_chunk(
     if not pending.inserts and not pending.updates:
         return
     now = datetime.now(UTC)
-    with _session_for(bind, savepoint=True) as session:
+    with _session_for(bind) as session:
         audit_rows: list[dict[str, Any]] = []
         new_ids: list[int] = []
         if pending.inserts:
@@ -322,8 +370,8 @@ def _write_chunk(
                 values.update(season_id=window.season_id, source=source,
                               created_at=now, updated_at=now)  # fmt: skip
             result = session.execute(
-                insert(Application.__table__).returning(  # type: ignore[arg-type]
-                    Application.__table__.c.id, sort_by_parameter_order=True
+                insert(_APPLICATIONS).returning(
+                    _APPLICATIONS.c.id, sort_by_parameter_order=True
                 ),
                 pending.inserts,
             )
@@ -345,15 +393,13 @@ def _write_chunk(
                 "import": report.import_id, "row": row_number, "source": source,
                 "changes": changes,
             }))  # fmt: skip
-        session.execute(insert(AuditEvent.__table__), audit_rows)  # type: ignore[arg-type]
+        session.execute(insert(_AUDIT_EVENTS), audit_rows)
 
     # Only a committed (or flushed) chunk becomes known to the rows after it.
-    for app_id, values, row_number in zip(
-        new_ids, pending.inserts, pending.insert_rows, strict=True
-    ):
+    for app_id, values in zip(new_ids, pending.inserts, strict=True):
         live[values["student_id_number"]] = _Existing(
             app_id, values["status"], window.county_code, window.stage,
-            values["intake_hash"], row_number,
+            values["intake_hash"], values["submitted_at"],
         )  # fmt: skip
     report.stored += len(new_ids)
     report.updated += len(pending.updates)
@@ -363,7 +409,7 @@ def _apply_update(
     session: Session, app_id: int, values: dict[str, Any], now: datetime
 ) -> dict[str, list[Any]]:
     """Update one application and return its changed fields as [old, new], masked."""
-    table = Application.__table__
+    table = _APPLICATIONS
     current = session.execute(select(table).where(table.c.id == app_id)).one()._mapping
     changes: dict[str, list[Any]] = {}
     for key, new in values.items():
@@ -418,38 +464,39 @@ def _load_existing(
 ) -> tuple[dict[str, _Existing], dict[str, int], set[str]]:
     """Return the season's live applications by student ID, the latest earlier
     application of children with none live, and the platform submission ids seen."""
-    table = Application.__table__
+    table = _APPLICATIONS
     query = select(
         table.c.id, table.c.student_id_number, table.c.status, table.c.county_code,
         table.c.stage, table.c.intake_hash, table.c.external_ref,
+        table.c.submitted_at,
     ).where(table.c.season_id == season_id).order_by(table.c.id)  # fmt: skip
     live: dict[str, _Existing] = {}
     history: dict[str, int] = {}
     refs: set[str] = set()
-    for app_id, student_id, status, county, stage, digest, ref in session.execute(
-        query
-    ):
+    for row in session.execute(query):
+        app_id, student_id, status, county, stage, digest, ref, submitted = row
         if ref:
             refs.add(ref)
         if status in _NOT_LIVE:
             history[student_id] = app_id
         else:
-            live[student_id] = _Existing(app_id, status, county, stage, digest or "")
+            live[student_id] = _Existing(
+                app_id, status, county, stage, digest or "", submitted
+            )
     return live, history, refs
 
 
 @contextmanager
-def _session_for(
-    bind: Session | Engine, *, savepoint: bool = False
-) -> Iterator[Session]:
-    """Yield a session: the caller's (inside a savepoint when `savepoint`) or a new
-    one whose transaction commits when the block ends."""
+def _session_for(bind: Session | Engine) -> Iterator[Session]:
+    """Yield the caller's session, or a new one that commits when the block ends.
+
+    The caller's session gets no savepoint per chunk: pysqlite as configured in
+    console.db releases an outermost SAVEPOINT as a commit, which would break the
+    caller's transaction apart. An error inside a chunk reaches the caller, whose
+    rollback then removes the whole import.
+    """
     if isinstance(bind, Session):
-        if savepoint:
-            with bind.begin_nested():
-                yield bind
-        else:
-            yield bind
+        yield bind
         return
     with session_scope(bind) as session:
         yield session
@@ -459,3 +506,92 @@ def rows_as_canonical(row: Mapping[str, Any]) -> dict[str, str]:
     """Return a row restricted to the canonical keys, with every value as text."""
     keys = (*FIELDS, SUBMISSION_ID)
     return {key: "" if row.get(key) is None else str(row[key]) for key in keys}
+
+
+@dataclass
+class FileImport:
+    """The outcome of importing one file."""
+
+    report: ImportReport
+    table: Table
+    window: Window
+    error_file: Path | None = None
+    error_rows_written: int = 0
+
+
+def import_file(
+    engine: Engine,
+    path: Path,
+    *,
+    actor: str,
+    county_code: str | None = None,
+    year: int | None = None,
+    stage: str = Stage.PRIMARY,
+    encoding: str | None = None,
+    sheet: str | None = None,
+    errors_path: Path | None = None,
+    override_by: str | None = None,
+    chunk_size: int = DEFAULT_CHUNK_SIZE,
+) -> FileImport:
+    """Import a CSV or XLSX file into the window of its county, chunk by chunk.
+
+    The county comes from `county_code` or, when every row names the same one,
+    from the file. Rejected rows go to `errors_path` when it is given. Raises
+    AdmissionsError when the file cannot be read or the window is missing.
+    """
+    try:
+        table = open_table(path, encoding=encoding, sheet=sheet)
+    except ReadError as exc:
+        raise AdmissionsError(exc.reason, title="无法读取文件") from exc
+    missing = [
+        FIELD_LABELS[key] for key in REQUIRED_FIELDS if key not in table.mapping.keys
+    ]
+    if missing:
+        raise AdmissionsError(
+            f"{path.name} 缺少必填列：{'、'.join(missing)}。"
+            "请在表头中补上这些列（申请表栏目名或英文字段名）后重新导入",
+            title="表头不完整",
+        )
+    with session_scope(engine) as session:
+        county = county_code or _county_of_file(session, table)
+        window = get_window(session, year=year, county_code=county, stage=stage)
+    report = import_rows(
+        engine, _rows_of(table), window=window, source="import", actor=actor,
+        first_row=table.first_row, chunk_size=chunk_size, override_by=override_by,
+    )  # fmt: skip
+    outcome = FileImport(report=report, table=table, window=window)
+    if errors_path is not None and report.errors:
+        problems = {
+            row: "；".join(error.describe() for error in errors)
+            for row, errors in report.errors_by_row().items()
+        }
+        outcome.error_rows_written = write_error_file(table, errors_path, problems)
+        outcome.error_file = errors_path
+    return outcome
+
+
+def _rows_of(table: Table) -> Iterator[dict[str, str]]:
+    try:
+        yield from table.rows()
+    except ReadError as exc:
+        raise AdmissionsError(exc.reason, title="无法读取文件") from exc
+
+
+def _county_of_file(session: Session, table: Table) -> str:
+    """Return the one county every row names, or raise asking for --county."""
+    names = {d.code: d.name for d in session.scalars(select(Division))}
+    by_name = {name: code for code, name in names.items()}
+    found: set[str] = set()
+    for row in table.rows():
+        text = clean_text(row.get("county")).replace(" ", "")
+        if text:
+            found.add(by_name.get(text, text))
+    counties = sorted(code for code in found if code in names)
+    if len(counties) == 1:
+        return counties[0]
+    listed = "、".join(f"{code}（{names.get(code, '未知')}）" for code in sorted(found))
+    raise AdmissionsError(
+        f"无法从文件确定区县（文件中的区县：{listed or '无'}）。"
+        "请用 --county 指定，例如 --county 白银区",
+        title="未指定区县",
+    )
