@@ -60,14 +60,17 @@ def _application(
     return Application(**values)  # type: ignore[arg-type]
 
 
-def fill_season(path: Path) -> Engine:
-    """Create a database at `path` holding one season with known figures.
+def fill_season(target: Path | Engine) -> Engine:
+    """Create the schema at `target` and write one season with known figures.
 
     County 620402: 6 applications (A placed at P01 x2, D placed at P02, E unplaced,
     one withdrawn after placement at P01, one submitted and unclassified); one
     approved run. County 620403: 1 submitted application and no run.
     """
-    engine = make_engine(f"sqlite:///{path}")
+    if isinstance(target, Path):
+        engine = make_engine(f"sqlite:///{target}")
+    else:
+        engine = target
     create_schema(engine)
     with session_scope(engine) as session:
         load_reference(session)

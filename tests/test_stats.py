@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import json
+import uuid
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
+from sqlalchemy import text
 from sqlalchemy.engine import Engine
+from sqlalchemy.exc import OperationalError
 
 from console.cli import cli
 from console.db import create_schema, make_engine, session_scope
@@ -23,6 +27,8 @@ from console.services.stats import (
     season_stats,
 )
 from tests.stats_data import COUNTY, OTHER_COUNTY, SCHOOL_1, SCHOOL_2, YEAR, fill_season
+
+POSTGRES_URL = "postgresql://postgres@127.0.0.1:5432/test"
 
 
 @pytest.fixture()
@@ -264,3 +270,41 @@ def test_command_unknown_county_fails(db_path: Path) -> None:
 
     assert result.exit_code == 2
     assert "区县 北京 不存在" in result.output
+
+
+@pytest.fixture()
+def postgres_engine() -> Iterator[Engine]:
+    """Yield an engine on a schema of its own in the local `test` database."""
+    schema = f"stats_{uuid.uuid4().hex[:12]}"
+    admin = make_engine(POSTGRES_URL)
+    try:
+        with admin.begin() as connection:
+            connection.execute(text(f'CREATE SCHEMA "{schema}"'))
+    except OperationalError as error:
+        pytest.skip(f"PostgreSQL at 127.0.0.1:5432 is not reachable: {error}")
+    engine = make_engine(f"{POSTGRES_URL}?options=-csearch_path%3D{schema}")
+    try:
+        yield engine
+    finally:
+        engine.dispose()
+        with admin.begin() as connection:
+            connection.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
+        admin.dispose()
+
+
+@pytest.mark.postgres
+def test_postgres_figures_match_sqlite(postgres_engine: Engine, engine: Engine) -> None:
+    fill_season(postgres_engine)
+
+    on_postgres = county_stats(postgres_engine, county_code=COUNTY).to_dict()
+    on_sqlite = county_stats(engine, county_code=COUNTY).to_dict()
+
+    for data in (on_postgres, on_sqlite):
+        del data["generated_at"]
+        for county in data["counties"]:
+            del county["run_id"]
+    assert on_postgres["applications"] == on_sqlite["applications"]
+    assert on_postgres["schools"] == on_sqlite["schools"]
+    assert on_postgres["lookups"] == on_sqlite["lookups"]
+    assert on_postgres["notices"] == on_sqlite["notices"]
+    assert on_postgres == on_sqlite
