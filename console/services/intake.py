@@ -166,6 +166,7 @@ def import_rows(
     source: str,
     actor: str,
     first_row: int = 1,
+    row_numbers: Iterable[int] | None = None,
     chunk_size: int = DEFAULT_CHUNK_SIZE,
     override_by: str | None = None,
     today: date | None = None,
@@ -176,7 +177,8 @@ def import_rows(
     transaction, so a crash keeps the finished chunks and loses the current one
     whole. With a Session every chunk is written into the caller's transaction,
     which the caller commits or rolls back.
-    Row numbers in errors count from `first_row` (2 for a file with a header).
+    Row numbers in errors count from `first_row` (2 for a file with a header),
+    or are taken one per row from `row_numbers`.
     One live application per child per season: a repeated child within the
     import is rejected naming the earlier row, a re-imported row that changed
     updates its application (audited), an unchanged one is left alone, and a
@@ -193,7 +195,10 @@ def import_rows(
     )
 
     seen_rows: dict[str, int] = {}
-    numbered = enumerate(rows, start=first_row)
+    numbered: Iterator[tuple[int, Mapping[str, str]]] = (
+        zip(row_numbers, rows, strict=True) if row_numbers is not None
+        else enumerate(rows, start=first_row)
+    )  # fmt: skip
     while True:
         chunk = list(islice(numbered, chunk_size))
         if not chunk:
