@@ -211,6 +211,7 @@ async def test_empty_database_message(tmp_path: Path) -> None:
         message = static_text(app, "#empty-message")
         assert "admissions init" in message
         assert "admissions rehearse" in message
+        assert "empty.db" in message
         assert not app.screen.query_one("#figures").display
 
 

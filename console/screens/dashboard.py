@@ -187,7 +187,10 @@ class DashboardScreen(Screen[None]):
         if event.scopes is not None:
             self._update_counties(event.scopes)
             self.scopes = event.scopes
-        self.query_one("#empty-message", Static).update(event.message)
+        database = self.engine.url.render_as_string(hide_password=True)
+        self.query_one("#empty-message", Static).update(
+            f"{event.message}\n\n当前数据库：{database}"
+        )
         self.query_one("#updated", Static).update("暂无统计数据")
         self.query_one("#summary", Static).update("")
 
