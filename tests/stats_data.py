@@ -142,9 +142,17 @@ def fill_season(target: Path | Engine) -> Engine:
             stage=Stage.PRIMARY,
             state="approved",
         )
-        session.add_all([old_run, run])
+        # A run still being stored has incomplete placements and must not count.
+        running = AllocationRun(
+            season_id=season_id,
+            county_code=COUNTY,
+            stage=Stage.PRIMARY,
+            state="running",
+        )
+        session.add_all([old_run, run, running])
         session.flush()
         assert run.id is not None and old_run.id is not None
+        assert running.id is not None
 
         def place(run_id: int, key: str, school: str | None, batch: str) -> Placement:
             application_id = app[key].id
@@ -168,6 +176,7 @@ def fill_season(target: Path | Engine) -> Engine:
                 place(run.id, "4", None, "E"),
                 place(run.id, "5", SCHOOL_1, "A"),  # withdrawn since: holds no seat
                 place(old_run.id, "1", SCHOOL_2, "A"),  # superseded: not counted
+                place(running.id, "2", SCHOOL_2, "A"),  # still running: not counted
             ]
         )
 

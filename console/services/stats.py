@@ -69,10 +69,12 @@ NOTICE_STATE_LABELS = {
 COUNTY_LEVELS = ("district", "county")
 
 RUN_STATE_LABELS = {
-    "committed": "待审批",
-    "approved": "已审批锁定",
-    "reopened": "已重新打开",
+    "committed": "待审定",
+    "approved": "已审定锁定",
+    "reopened": "已重新开放",
 }
+# Runs whose placements are complete. A run is "running" while it is being stored.
+SETTLED_RUN_STATES = tuple(RUN_STATE_LABELS)
 
 # Applications that left the season: their placements no longer hold a seat.
 LEFT_STATUSES = (Status.WITHDRAWN, Status.REJECTED, Status.DEFERRED)
@@ -366,9 +368,10 @@ def _status_by_batch(
 def _current_runs(
     session: Session, scope: _ApplicationScope
 ) -> dict[tuple[str, str], AllocationRun]:
-    """Return the newest run per (county, stage) that a later run has not superseded."""
+    """Return the newest stored run per (county, stage) that is not superseded."""
     query = select(AllocationRun).where(
-        AllocationRun.season_id == scope.season_id, AllocationRun.state != "superseded"
+        AllocationRun.season_id == scope.season_id,
+        col(AllocationRun.state).in_(SETTLED_RUN_STATES),
     )
     if scope.county_code is not None:
         query = query.where(AllocationRun.county_code == scope.county_code)
