@@ -176,6 +176,18 @@ async def test_refresh_key_reads_new_rows(db_path: Path) -> None:
         assert table(app, "#status-table").row_texts("submitted")[-1] == "3"
 
 
+async def test_timer_refreshes_figures(db_path: Path) -> None:
+    context = AppContext(db_url=str(db_path), operator="tester")
+    app = AdmissionsApp(context, refresh_seconds=0.3)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        add_submitted_application(app, db_path)
+        await pilot.pause(0.8)
+        await settle(pilot)
+
+        assert table(app, "#status-table").row_texts("submitted")[-1] == "3"
+
+
 def add_submitted_application(app: AdmissionsApp, db_path: Path) -> None:
     with session_scope(app.context.engine) as session:
         season = session.exec(select(Season)).one()
