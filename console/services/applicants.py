@@ -1,0 +1,225 @@
+"""Finding applications for staff: lists with filters, search, and one child's record."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import func, or_
+from sqlmodel import Session, col, select
+
+from console.errors import AdmissionsError, NotFoundError
+from console.intake.normalize import clean_text
+from console.intake.validate import LOCAL_TIME
+from console.models import STATUS_LABELS, Application, AuditEvent, School, Season
+from console.rules.masking import mask_id_number, mask_mobile
+from console.services import audit
+
+MAX_LIMIT = 10_000
+_ID_FIELDS = ("student_id_number", "guardian_id_number", "emergency_id_number")
+_MOBILE_FIELDS = ("guardian_mobile", "emergency_mobile")
+
+
+@dataclass(frozen=True)
+class ApplicationFilter:
+    """Filters of a list; None means any value."""
+
+    season_year: int | None = None
+    county_code: str | None = None
+    school: str | None = None  # a school code or name
+    status: str | None = None  # a status value or its Chinese label
+    batch: str | None = None
+
+
+def list_applications(
+    session: Session,
+    *,
+    filters: ApplicationFilter = ApplicationFilter(),
+    limit: int = 50,
+    offset: int = 0,
+) -> tuple[list[Application], int]:
+    """Return one page of applications in submission order and the total that match."""
+    query = select(Application)
+    for condition in _conditions(session, filters):
+        query = query.where(condition)
+    total = session.exec(select(func.count()).select_from(query.subquery())).one()
+    page = session.exec(
+        query.order_by(col(Application.submitted_at), col(Application.id))
+        .offset(offset)
+        .limit(min(limit, MAX_LIMIT))
+    ).all()
+    return list(page), int(total)
+
+
+def search_applications(
+    session: Session, text: str, *, season_year: int | None = None, limit: int = 50
+) -> list[Application]:
+    """Find applications by name, ID number, mobile, application id or submission id.
+
+    A query of digits matches the start or the end of ID numbers and mobiles, so the
+    last four digits a parent reads out over the phone are enough.
+    """
+    term = clean_text(text).replace(" ", "").upper()
+    if not term:
+        raise AdmissionsError("搜索内容为空，请输入姓名、身份证号、手机号或申请号")
+    options: list[Any] = [
+        col(Application.student_name).contains(term, autoescape=True),
+        col(Application.guardian_name).contains(term, autoescape=True),
+        col(Application.external_ref) == term,
+    ]
+    if re.fullmatch(r"[\dX]{4,18}", term):
+        for name in (*_ID_FIELDS, *_MOBILE_FIELDS):
+            column = getattr(Application, name)
+            options += [
+                column.startswith(term, autoescape=True),
+                column.endswith(term, autoescape=True),
+            ]
+    if term.isdigit() and len(term) <= 9:
+        options.append(col(Application.id) == int(term))
+    query = select(Application).where(or_(*options))
+    season = _season_id(session, season_year)
+    if season is not None:
+        query = query.where(Application.season_id == season)
+    query = query.order_by(col(Application.submitted_at)).limit(min(limit, MAX_LIMIT))
+    return list(session.exec(query).all())
+
+
+def get_application(session: Session, key: str) -> Application:
+    """Return an application by its id or by the child's ID number (latest first)."""
+    text = clean_text(key).replace(" ", "").upper()
+    application: Application | None = None
+    if text.isdigit() and len(text) < 18:
+        application = session.get(Application, int(text))
+    elif len(text) == 18:
+        application = session.exec(
+            select(Application)
+            .where(Application.student_id_number == text)
+            .order_by(col(Application.id).desc())
+        ).first()
+    if application is None:
+        raise NotFoundError(
+            f"没有申请号或学生身份证号为 {key} 的申请，请用 admissions applicants search 查找"
+        )
+    return application
+
+
+def application_history(session: Session, application: Application) -> dict[str, Any]:
+    """Return the audit events of an application and the child's other applications."""
+    events = session.exec(
+        select(AuditEvent)
+        .where(AuditEvent.entity == "application")
+        .where(AuditEvent.entity_id == str(application.id))
+        .order_by(col(AuditEvent.at), col(AuditEvent.id))
+    ).all()
+    others = session.exec(
+        select(Application)
+        .where(Application.student_id_number == application.student_id_number)
+        .where(Application.id != application.id)
+        .order_by(col(Application.id))
+    ).all()
+    return {"events": list(events), "others": list(others)}
+
+
+def record_unmask(session: Session, *, actor: str, application_ids: list[int]) -> None:
+    """Audit that `actor` saw full ID numbers and mobiles of these applications."""
+    audit.record(session, actor=actor, action="applicant.unmask", entity="application",
+                 entity_id=",".join(str(i) for i in application_ids[:50]),
+                 detail={"count": len(application_ids)})  # fmt: skip
+
+
+def summary_of(application: Application, *, unmask: bool = False) -> dict[str, Any]:
+    """Return the fields staff see in a list, masked unless `unmask`."""
+    return {
+        "id": application.id,
+        "student_name": application.student_name,
+        "student_id_number": _shown(
+            application.student_id_number, unmask, mask_id_number
+        ),
+        "gender": application.gender,
+        "county_code": application.county_code,
+        "preferred_school_code": application.preferred_school_code,
+        "status": application.status,
+        "status_label": STATUS_LABELS.get(application.status, application.status),
+        "batch": application.batch,
+        "guardian_mobile": _shown(application.guardian_mobile, unmask, mask_mobile),
+        "submitted_at": local_time(application.submitted_at),
+        "flags": application.flags,
+    }
+
+
+def detail_of(application: Application, *, unmask: bool = False) -> dict[str, Any]:
+    """Return every field of an application, numbers masked unless `unmask`."""
+    data = application.model_dump()
+    for name in _ID_FIELDS:
+        data[name] = _shown(data[name], unmask, mask_id_number)
+    for name in _MOBILE_FIELDS:
+        data[name] = _shown(data[name], unmask, mask_mobile)
+    data["status_label"] = STATUS_LABELS.get(application.status, application.status)
+    data["submitted_at"] = local_time(application.submitted_at)
+    data.pop("intake_hash", None)
+    return data
+
+
+def local_time(moment: datetime | None) -> str:
+    """Return a stored UTC time as Beijing time, YYYY-MM-DD HH:MM:SS."""
+    if moment is None:
+        return ""
+    aware = moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment
+    return aware.astimezone(LOCAL_TIME).strftime("%Y-%m-%d %H:%M:%S")
+
+
+def school_names(session: Session) -> dict[str, str]:
+    return {school.code: school.name for school in session.exec(select(School))}
+
+
+def _shown(value: str | None, unmask: bool, masker: Any) -> str:
+    return (value or "") if unmask else masker(value)
+
+
+def _season_id(session: Session, year: int | None) -> int | None:
+    if year is None:
+        return None
+    season = session.exec(select(Season).where(Season.year == year)).first()
+    if season is None:
+        raise NotFoundError(f"没有 {year} 年度的招生数据，请检查 --season")
+    return season.id
+
+
+def _conditions(session: Session, filters: ApplicationFilter) -> list[Any]:
+    conditions: list[Any] = []
+    season = _season_id(session, filters.season_year)
+    if season is not None:
+        conditions.append(Application.season_id == season)
+    if filters.county_code:
+        conditions.append(Application.county_code == filters.county_code)
+    if filters.school:
+        conditions.append(
+            Application.preferred_school_code == _school_code(session, filters.school)
+        )
+    if filters.status:
+        conditions.append(Application.status == _status_value(filters.status))
+    if filters.batch:
+        batch = filters.batch.strip().upper()
+        if batch not in ("A", "B", "C", "D", "E"):
+            raise AdmissionsError(f"批次 {filters.batch} 无效，可选：A、B、C、D、E")
+        conditions.append(Application.batch == batch)
+    return conditions
+
+
+def _school_code(session: Session, text: str) -> str:
+    key = clean_text(text).replace(" ", "")
+    for school in session.exec(select(School)):
+        if key in (school.code, school.name):
+            return school.code
+    raise NotFoundError(f"学校 {text} 不存在，请填写学校代码（如 620402P01）或完整校名")
+
+
+def _status_value(text: str) -> str:
+    key = clean_text(text).lower()
+    for value, label in STATUS_LABELS.items():
+        if key in (str(value), label):
+            return str(value)
+    choices = "、".join(f"{value}（{label}）" for value, label in STATUS_LABELS.items())
+    raise AdmissionsError(f"状态 {text} 无效，可选：{choices}")

@@ -1,0 +1,191 @@
+"""`admissions applicants list|search|show` on a real SQLite file.
+
+Every name, ID number and mobile here is made up.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+from sqlalchemy import select
+from sqlalchemy.engine import Engine
+from wcwidth import wcswidth
+
+from console.cli import cli
+from console.db import create_schema, make_engine, session_scope
+from console.models import Application, AuditEvent, Status, Window
+from console.services.intake import import_rows
+from console.services.reference import load_reference
+from console.services.seasons import open_window
+from tests.test_import_files import make_row
+
+MINORITY = "阿依古丽·买买提"
+
+
+@pytest.fixture
+def db_url(tmp_path: Path) -> str:
+    url = f"sqlite:///{tmp_path / 'season.db'}"
+    engine = make_engine(url)
+    create_schema(engine)
+    with session_scope(engine) as session:
+        load_reference(session)
+        open_window(session, year=2025, county_code="620402", actor="tester")
+        window = session.scalars(select(Window)).one()
+    rows = [make_row(i) for i in range(12)]
+    rows[4]["student_name"] = MINORITY
+    rows[5]["consent"] = "否"
+    import_rows(engine, rows, window=window, source="import", actor="tester")
+    with session_scope(engine) as session:
+        first = session.get(Application, 1)
+        assert first is not None
+        first.batch = "A"
+        session.add(first)
+    return url
+
+
+@pytest.fixture
+def engine(db_url: str) -> Engine:
+    return make_engine(db_url)
+
+
+def run(db_url: str, *args: str) -> tuple[int, str]:
+    result = CliRunner().invoke(cli, ["--db", db_url, "--operator", "clerk", *args])
+    return result.exit_code, result.output
+
+
+def table_lines(output: str) -> list[str]:
+    return [line for line in output.splitlines() if line and not line.startswith("共")]
+
+
+def cut_at_display_columns(line: str, starts: list[int]) -> list[str]:
+    """Split a line at terminal display columns; fail when a wide character straddles one."""
+    cells: list[str] = []
+    position = 0
+    current = ""
+    boundaries = starts[1:]
+    for character in line:
+        if boundaries and position == boundaries[0]:
+            cells.append(current)
+            current = ""
+            boundaries.pop(0)
+        assert not boundaries or position < boundaries[0], f"misaligned: {line!r}"
+        current += character
+        position += wcswidth(character)
+    cells.append(current)
+    return [cell.strip() for cell in cells]
+
+
+def test_list_columns_line_up(db_url: str) -> None:
+    code, output = run(db_url, "applicants", "list")
+    assert code == 0, output
+    header, rule, *rows = table_lines(output)
+    starts = [index for index, char in enumerate(rule) if char == "-" and (
+        index == 0 or rule[index - 1] == " ")]  # fmt: skip
+    assert len(rows) == 12
+    assert cut_at_display_columns(header, starts)[:3] == [
+        "申请号",
+        "学生姓名",
+        "身份证号",
+    ]
+    names = [cut_at_display_columns(row, starts)[1] for row in rows]
+    assert MINORITY in names
+    for row in rows:
+        cells = cut_at_display_columns(row, starts)
+        assert cells[3] in ("男", "女")
+        assert cells[-1].startswith("2025-07-01 ")
+    assert "共 12 条" in output
+
+
+def test_list_masks_numbers(db_url: str) -> None:
+    row = make_row(0)
+    code, output = run(db_url, "applicants", "list")
+    assert row["student_id_number"] not in output
+    assert (
+        row["student_id_number"][:6] + "********" + row["student_id_number"][-4:]
+        in output
+    )
+    assert "138****0000" in output
+
+
+def test_list_filters(db_url: str) -> None:
+    _, by_school = run(
+        db_url, "applicants", "list", "--school", "白银区公园路小学", "--json"
+    )
+    _, offline = run(db_url, "applicants", "list", "--status", "线下核验", "--json")
+    _, batch_a = run(db_url, "applicants", "list", "--batch", "a", "--json")
+    _, county = run(db_url, "applicants", "list", "--county", "平川区", "--json")
+    assert json.loads(by_school)["total"] == 4
+    assert [item["status"] for item in json.loads(offline)["items"]] == [Status.OFFLINE]
+    assert [item["id"] for item in json.loads(batch_a)["items"]] == [1]
+    assert json.loads(county)["total"] == 0
+
+
+def test_list_pages(db_url: str) -> None:
+    _, output = run(
+        db_url, "applicants", "list", "--limit", "5", "--offset", "10", "--json"
+    )
+    data = json.loads(output)
+    assert data["total"] == 12
+    assert len(data["items"]) == 2
+
+
+def test_list_bad_filter_values(db_url: str) -> None:
+    code, output = run(db_url, "applicants", "list", "--status", "在途")
+    assert code == 1
+    assert "已提交" in output
+    code, output = run(db_url, "applicants", "list", "--school", "不存在学校")
+    assert code == 1
+    assert "620402P01" in output
+
+
+def test_search_by_last_digits_and_name(db_url: str) -> None:
+    row = make_row(7)
+    _, by_id = run(
+        db_url, "applicants", "search", row["student_id_number"][-4:], "--json"
+    )
+    _, by_mobile = run(db_url, "applicants", "search", row["guardian_mobile"], "--json")
+    _, by_name = run(db_url, "applicants", "search", "阿依古丽", "--json")
+    assert row["student_name"] in [
+        i["student_name"] for i in json.loads(by_id)["items"]
+    ]
+    assert [i["student_name"] for i in json.loads(by_mobile)["items"]] == [
+        row["student_name"]
+    ]
+    assert [i["student_name"] for i in json.loads(by_name)["items"]] == [MINORITY]
+
+
+def test_search_nothing_found(db_url: str) -> None:
+    code, output = run(db_url, "applicants", "search", "不存在的名字")
+    assert code == 0
+    assert "没有找到" in output
+
+
+def test_show_by_id_number_with_history(db_url: str) -> None:
+    row = make_row(2)
+    code, output = run(db_url, "applicants", "show", row["student_id_number"])
+    assert code == 0, output
+    assert row["student_name"] in output
+    assert row["guardian_id_number"] not in output
+    assert "application.create" in output
+
+
+def test_show_unmask_is_audited(db_url: str, engine: Engine) -> None:
+    row = make_row(2)
+    code, output = run(db_url, "applicants", "show", "3", "--unmask")
+    assert code == 0, output
+    assert row["guardian_id_number"] in output
+    with session_scope(engine) as session:
+        event = session.scalars(
+            select(AuditEvent).where(AuditEvent.action == "applicant.unmask")
+        ).one()
+    assert event.actor == "clerk"
+    assert event.entity_id == "3"
+
+
+def test_show_unknown_key(db_url: str) -> None:
+    code, output = run(db_url, "applicants", "show", "999")
+    assert code == 1
+    assert "applicants search" in output
