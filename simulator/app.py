@@ -23,6 +23,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
+from urllib.parse import unquote
 
 from fastapi import FastAPI, Request, Response
 
@@ -178,9 +179,13 @@ class ServiceState:
         return None
 
     def record(self, request: Request, route: str, status: int) -> None:
-        """Count a request; personal numbers stay out of the log."""
-        requester = request.headers.get("x-requester", "")
-        purpose = request.headers.get("x-purpose", "")
+        """Count a request; personal numbers stay out of the log.
+
+        X-Requester and X-Purpose arrive percent-encoded (UTF-8), because header
+        values are ASCII; they are stored decoded.
+        """
+        requester = unquote(request.headers.get("x-requester", ""))
+        purpose = unquote(request.headers.get("x-purpose", ""))
         self.requests[route] += 1
         self.statuses[f"{route} {status}"] += 1
         if requester or purpose:
