@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
@@ -19,6 +20,7 @@ from console.models import (
     AuditEvent,
     Placement,
     School,
+    Season,
     Status,
     ZoneItem,
 )
@@ -26,9 +28,12 @@ from console.rules.idnumber import make_id_number
 from console.services.allocation import (
     approve_run,
     diff_runs,
+    export_document,
     placement_of,
     reopen_run,
     run_allocation,
+    verify_document,
+    verify_run,
 )
 from console.services.reference import load_reference
 from console.services.seasons import open_window
@@ -56,10 +61,10 @@ def add_children(
     start: int = 0,
     stage: str = "primary",
     primary: str | None = None,
+    season_id: int | None = 1,
 ) -> list[int]:
     """Add `count` classified applications of invented children in the zone of `school`."""
     zone = session.exec(select(ZoneItem).where(ZoneItem.school_code == school)).first()
-    season_id = 1
     ids = []
     for number in range(start, start + count):
         first_birth = date(2019, 1, 1) if stage == "primary" else date(2013, 1, 1)
@@ -270,3 +275,227 @@ def test_cli_dry_run_prints_table(engine: Engine) -> None:
     explained = runner.invoke(cli, ["--db", url, "allocate", "explain", "1"])
     assert explained.exit_code == 0, explained.output
     assert "片区学校" in explained.output
+
+
+def commit_run(engine: Engine, **options: object) -> int:
+    with session_scope(engine) as session:
+        report = run_allocation(
+            session,
+            season_id=1,
+            county_code=COUNTY,
+            stage=str(options.pop("stage", "primary")),
+            actor="tester",
+            commit=True,
+            **options,  # type: ignore[arg-type]
+        )
+    assert report.run_id is not None
+    return report.run_id
+
+
+def test_verify_reproduces_recorded_draw(engine: Engine) -> None:
+    with session_scope(engine) as session:
+        add_children(session, 80, batch="E")
+    run_id = commit_run(engine, seed_source="2025-07-20 公证摇号 4471")
+    with Session(engine) as session:
+        outcome = verify_run(session, run_id=run_id)
+        assert outcome.ok, outcome.problems
+        wrong_source = verify_run(session, run_id=run_id, seed_source="4472")
+        assert not wrong_source.ok
+        assert any("摇号种子不一致" in problem for problem in wrong_source.problems)
+
+
+def test_verify_detects_changed_placement(engine: Engine, tmp_path: Path) -> None:
+    with session_scope(engine) as session:
+        add_children(session, 60)
+    run_id = commit_run(engine)
+    with Session(engine) as session:
+        document = export_document(session, run_id=run_id)
+    assert verify_document(document).ok
+    moved = next(c for c in document["children"] if c["phase"] == "adjust")
+    moved["school"] = SCHOOL
+    outcome = verify_document(document)
+    assert [p for p in outcome.problems if "结果不一致" in p]
+
+    path = tmp_path / "allocation.json"
+    path.write_text(json.dumps(document, ensure_ascii=False), encoding="utf-8")
+    result = CliRunner().invoke(cli, ["allocate", "verify", "--file", str(path)])
+    assert result.exit_code == 1
+    assert "复核未通过" in result.output
+
+
+def test_resubmitted_child_keeps_lottery_number(engine: Engine) -> None:
+    with session_scope(engine) as session:
+        ids = add_children(session, 30, batch="E")
+    first = commit_run(engine, seed_source="4471")
+    with session_scope(engine) as session:
+        withdrawn = session.get(Application, ids[0])
+        assert withdrawn is not None
+        withdrawn.status = Status.WITHDRAWN
+        copy = Application.model_validate(withdrawn.model_dump(exclude={"id"}))
+        copy.status = Status.CLASSIFIED
+        session.add(withdrawn)
+        session.add(copy)
+        session.flush()
+        new_id = copy.id
+    second = commit_run(engine, seed_source="4471")
+    with Session(engine) as session:
+        before, _ = placement_of(session, application_id=ids[0], run_id=first)
+        after, _ = placement_of(session, application_id=new_id or 0, run_id=second)
+        assert before.detail is not None and after.detail is not None
+        assert before.detail["lottery"] == after.detail["lottery"]
+        assert before.priority_key == after.priority_key
+        runs = [session.get(AllocationRun, first), session.get(AllocationRun, second)]
+        assert runs[0] is not None and runs[1] is not None
+        assert runs[0].seed == runs[1].seed
+
+
+def test_diff_lists_moved_children(engine: Engine) -> None:
+    with session_scope(engine) as session:
+        add_children(session, 50, batch="E")
+    first = commit_run(engine, seed_source="1")
+    second = commit_run(engine, seed_source="2")
+    with Session(engine) as session:
+        moves = diff_runs(session, first_id=first, second_id=second)
+    # All 50 children tie on insurance months, so the lottery decides who is adjusted.
+    assert moves
+    assert all(move.before != move.after for move in moves)
+
+
+def test_export_formats(engine: Engine, tmp_path: Path) -> None:
+    with session_scope(engine) as session:
+        add_children(session, 50)
+    run_id = commit_run(engine)
+    url = str(engine.url)
+    runner = CliRunner()
+    as_json = runner.invoke(
+        cli, ["--db", url, "export", "allocation", "--run", str(run_id)]
+    )
+    assert as_json.exit_code == 0, as_json.output
+    document = json.loads(as_json.output)
+    assert len(document["children"]) == 50
+    assert "*" in document["children"][0]["student_id_number"]
+    school = next(s for s in document["schools"] if s["code"] == SCHOOL)
+    assert school["filled"] == 45
+    assert school["fill_rate"] == 1.0
+
+    csv_path = tmp_path / "allocation.csv"
+    result = runner.invoke(
+        cli,
+        [
+            "--db",
+            url,
+            "export",
+            "allocation",
+            "--county",
+            "白银区",
+            "--format",
+            "csv",
+            "-o",
+            str(csv_path),
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    lines = csv_path.read_text(encoding="utf-8-sig").splitlines()
+    assert len(lines) == 51
+    assert (tmp_path / "allocation-schools.csv").exists()
+
+    xlsx_path = tmp_path / "allocation.xlsx"
+    result = runner.invoke(
+        cli,
+        [
+            "--db",
+            url,
+            "export",
+            "allocation",
+            "--run",
+            str(run_id),
+            "--format",
+            "xlsx",
+            "-o",
+            str(xlsx_path),
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    from openpyxl import load_workbook
+
+    workbook = load_workbook(xlsx_path, read_only=True)
+    assert workbook.sheetnames == ["children", "schools", "run"]
+    rows = list(workbook["children"].iter_rows(values_only=True))
+    assert len(rows) == 51
+    assert rows[0][0] == "application_id"
+
+
+def test_junior_feeder_graduates_before_others(engine: Engine) -> None:
+    with session_scope(engine) as session:
+        open_window(
+            session, year=2025, county_code=COUNTY, stage="junior", actor="tester"
+        )
+        junior = session.get(School, "620402J03")  # fed by 620402P06, 100 seats
+        assert junior is not None
+        junior.seats = 3
+        session.add(junior)
+        for school in session.exec(select(School).where(School.stage == "junior")):
+            if school.code != "620402J03":
+                school.seats = 0
+                session.add(school)
+        outsiders = add_children(
+            session, 2, stage="junior", primary="620403P01", batch="A"
+        )
+        feeders = add_children(
+            session, 2, stage="junior", primary="620402P06", start=10, batch="D"
+        )
+        for app_id in outsiders:
+            application = session.get(Application, app_id)
+            assert application is not None
+            application.preferred_school_code = "620402J03"
+            session.add(application)
+    commit_run(engine, stage="junior")
+    with Session(engine) as session:
+        placed = {p.application_id: p for p in session.exec(select(Placement))}
+    for app_id in feeders:
+        assert placed[app_id].school_code == "620402J03"
+        assert placed[app_id].phase == "zone"
+    outcomes = sorted(placed[app_id].school_code or "" for app_id in outsiders)
+    assert outcomes == ["", "620402J03"]
+    assert all(placed[app_id].phase != "zone" for app_id in outsiders)
+
+
+def test_place_lock_lowers_batch_of_other_family(engine: Engine) -> None:
+    with session_scope(engine) as session:
+        earlier = add_children(session, 1)
+    first = commit_run(engine)
+    with session_scope(engine) as session:
+        approve_run(session, run_id=first, actor="chief")
+        open_window(session, year=2026, county_code=COUNTY, actor="tester")
+        season_2026 = session.exec(select(Season).where(Season.year == 2026)).one()
+        source = session.get(Application, earlier[0])
+        assert source is not None
+        certificate = source.property_certificate_no
+        guardian = source.guardian_id_number
+        new_ids = add_children(session, 2, start=500, season_id=season_2026.id)
+        other_family, same_family = (session.get(Application, i) for i in new_ids)
+        assert other_family is not None and same_family is not None
+        other_family.property_certificate_no = certificate
+        same_family.property_certificate_no = certificate
+        same_family.guardian_id_number = guardian
+        session.add(other_family)
+        session.add(same_family)
+        season_id = season_2026.id
+    with session_scope(engine) as session:
+        report = run_allocation(
+            session,
+            season_id=season_id or 0,
+            county_code=COUNTY,
+            stage="primary",
+            actor="tester",
+            commit=True,
+        )
+    assert set(report.demoted) == {str(new_ids[0])}
+    with Session(engine) as session:
+        lowered, _ = placement_of(session, application_id=new_ids[0])
+        sibling, _ = placement_of(session, application_id=new_ids[1])
+    assert lowered.batch == "D"
+    assert "学位锁定" in lowered.explanation
+    assert sibling.batch == "A"
+    # The child of the family that used the property before has an older sibling there.
+    assert sibling.priority_key.split("|")[1] == "0"

@@ -206,3 +206,60 @@ def diff_command(
         )
     )
     click.echo(f"共 {len(moves)} 名儿童结果不同。")
+
+
+@allocate_group.command("verify")
+@click.argument("run_id", type=int, required=False)
+@click.option(
+    "--file",
+    "path",
+    type=click.Path(exists=True, dir_okay=False),
+    default=None,
+    help="用导出的 JSON 文件复核（admissions export allocation --format json），不读数据库。",
+)
+@click.option(
+    "--seed-source", default=None, help="公开的种子来源值；默认取分配记录中的值。"
+)
+@pass_app
+def verify_command(
+    app: AppContext, run_id: int | None, path: str | None, seed_source: str | None
+) -> None:
+    """复核一次分配：名单哈希、摇号种子、每个儿童的摇号号码和录取结果。
+
+    示例：admissions allocate verify 3
+          admissions allocate verify --file allocation.json --seed-source 3817
+    """
+    import json
+    from pathlib import Path
+
+    from console.db import session_scope
+    from console.errors import AdmissionsError
+    from console.services.allocation import verify_document, verify_run
+
+    if (run_id is None) == (path is None):
+        raise click.UsageError(
+            "请指定分配记录编号 RUN_ID 或 --file 导出文件，二者选一。"
+        )
+    if path is not None:
+        try:
+            document = json.loads(Path(path).read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+            raise AdmissionsError(
+                f"无法读取 {path}：{exc}。请使用导出的 JSON 文件。"
+            ) from exc
+        outcome = verify_document(document, seed_source=seed_source)
+    else:
+        assert run_id is not None
+        with session_scope(app.engine) as session:
+            outcome = verify_run(session, run_id=run_id, seed_source=seed_source)
+    click.echo(
+        f"儿童 {outcome.children} 人；名单哈希 {outcome.input_hash}；种子 {outcome.seed}"
+    )
+    if outcome.ok:
+        click.echo("复核通过：摇号号码和录取结果与记录一致。")
+        return
+    for problem in outcome.problems[:50]:
+        click.echo(problem, err=True)
+    if len(outcome.problems) > 50:
+        click.echo(f"……另有 {len(outcome.problems) - 50} 处不一致。", err=True)
+    raise click.ClickException(f"复核未通过：{len(outcome.problems)} 处不一致。")

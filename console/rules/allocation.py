@@ -404,12 +404,12 @@ def _place(
                 None,
             )
             continue
-        code, reason, distance = choice
-        stats[code].filled += 1
-        stats[code].adjusted_in += 1
+        target, reason, target_distance = choice
+        stats[target].filled += 1
+        stats[target].adjusted_in += 1
         if child.zone_school in stats:
             stats[child.zone_school].adjusted_out += 1
-        placed[child.ref] = (code, PHASE_ADJUST, reason, distance)
+        placed[child.ref] = (target, PHASE_ADJUST, reason, target_distance)
 
     return placed, ranks
 
@@ -423,3 +423,97 @@ def _distance(
         if candidate == code:
             return distance
     return None
+
+
+@dataclass(frozen=True, slots=True)
+class PublishedChild:
+    """One child as a published draw lists it: pseudonym, recorded key and placement."""
+
+    ref: str
+    token: str
+    batch: str
+    priority_key: str
+    lottery: str
+    zone_school: str | None
+    preferred_school: str | None
+    options: Sequence[str]
+    school: str | None
+    phase: str
+
+
+@dataclass
+class Verification:
+    """Outcome of repeating a recorded draw; `problems` is empty when everything matches."""
+
+    children: int
+    input_hash: str
+    seed: str
+    problems: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+
+def verify_draw(
+    *,
+    seed_source: str,
+    recorded_input_hash: str,
+    recorded_seed: str,
+    children: Sequence[PublishedChild],
+    seats: Mapping[str, int],
+) -> Verification:
+    """Repeat a recorded draw from its published inputs and list every difference.
+
+    Checks, in order: the hash of the token list, the seed derived from the published
+    value and that hash, each child's lottery number and its place at the end of the
+    priority key, and finally the placements, repeated from the recorded keys and options.
+    Problem texts are in Chinese because staff read them.
+    """
+    from console.rules.lottery import derive_seed, input_hash
+
+    list_hash = input_hash(child.token for child in children)
+    seed = derive_seed(seed_source, list_hash)
+    outcome = Verification(children=len(children), input_hash=list_hash, seed=seed)
+    if list_hash != recorded_input_hash:
+        outcome.problems.append(
+            f"名单哈希不一致：记录为 {recorded_input_hash}，复算为 {list_hash}"
+        )
+    if seed != recorded_seed:
+        outcome.problems.append(
+            f"摇号种子不一致：记录为 {recorded_seed}，复算为 {seed}"
+        )
+    for child in children:
+        number = lottery_number(recorded_seed, child.token)
+        if number != child.lottery:
+            outcome.problems.append(
+                f"儿童 {child.ref} 的摇号号码不一致：记录为 {child.lottery}，复算为 {number}"
+            )
+        if not child.priority_key.endswith(f"|{child.lottery}|{child.token}"):
+            outcome.problems.append(
+                f"儿童 {child.ref} 的排序值没有以摇号号码和代号结尾"
+            )
+        if not child.priority_key.startswith(f"{child.batch}|"):
+            outcome.problems.append(
+                f"儿童 {child.ref} 的排序值与批次 {child.batch} 不符"
+            )
+    recorded = [
+        RecordedChild(
+            ref=child.ref,
+            batch=child.batch,
+            priority_key=child.priority_key,
+            zone_school=child.zone_school,
+            preferred_school=child.preferred_school,
+            options=child.options,
+        )
+        for child in children
+    ]
+    repeated = replay(recorded, seats)
+    for child in children:
+        school, phase = repeated[child.ref]
+        if (school, phase) != (child.school, child.phase):
+            outcome.problems.append(
+                f"儿童 {child.ref} 的结果不一致：记录为 {child.school or '未安排'}（{child.phase}），"
+                f"复算为 {school or '未安排'}（{phase}）"
+            )
+    return outcome

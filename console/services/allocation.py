@@ -45,7 +45,7 @@ KEY_LABELS = {
     "submitted_at": "提交时间早者优先",
     "lottery": "摇号号码小者优先",
 }
-STAGE_LABELS = {Stage.PRIMARY: "小学一年级", Stage.JUNIOR: "初中七年级"}
+STAGE_LABELS: dict[str, str] = {Stage.PRIMARY: "小学一年级", Stage.JUNIOR: "初中七年级"}
 PHASE_LABELS = {
     rules.PHASE_ZONE: "片区录取",
     rules.PHASE_ADJUST: "调剂录取",
@@ -925,3 +925,143 @@ def _placements_by_application(
 ) -> dict[int, Placement]:
     rows = session.exec(select(Placement).where(Placement.run_id == run.id))
     return {placement.application_id: placement for placement in rows}
+
+
+EXPORT_FORMAT = "admissions-allocation/1"
+
+
+def export_document(
+    session: Session, *, run_id: int, unmask: bool = False
+) -> dict[str, Any]:
+    """Return the published form of a run: run, schools and one record per child.
+
+    Names and ID numbers are masked unless `unmask`; the child token stands in for the
+    ID number in the lottery. The document is enough to repeat the draw and to check the
+    allocation's properties without the database.
+    """
+    from console.rules.masking import mask_id_number, mask_name
+
+    run = get_run(session, run_id)
+    season = session.get(Season, run.season_id)
+    summary = run.summary or {}
+    rows = session.exec(
+        select(Placement, Application)
+        .join(Application, col(Application.id) == col(Placement.application_id))
+        .where(Placement.run_id == run.id)
+        .order_by(col(Placement.application_id))
+    ).all()
+    if unmask:
+        logger.info("export of run %s with unmasked personal data", run.id)
+    children = []
+    for placement, app in rows:
+        detail = placement.detail or {}
+        children.append(
+            {
+                "application_id": app.id,
+                "token": placement.child_token,
+                "student_name": app.student_name
+                if unmask
+                else mask_name(app.student_name),
+                "student_id_number": (
+                    app.student_id_number
+                    if unmask
+                    else mask_id_number(app.student_id_number)
+                ),
+                "batch": placement.batch,
+                "priority_key": placement.priority_key,
+                "key_used": detail.get("key_used", []),
+                "lottery": detail.get("lottery", ""),
+                "rank_in_batch": placement.rank_in_batch,
+                "zone_school": detail.get("zone_school"),
+                "preferred_school": detail.get("preferred_school"),
+                "options": detail.get("options", []),
+                "school": placement.school_code,
+                "phase": placement.phase,
+                "reason": detail.get("reason", ""),
+                "distance_km": detail.get("distance_km"),
+                "place_lock": detail.get("place_lock"),
+                "explanation": placement.explanation,
+            }
+        )
+    schools = []
+    for row in summary.get("schools", []):
+        seats = row["seats"]
+        schools.append(
+            {**row, "fill_rate": round(row["filled"] / seats, 4) if seats else 0.0}
+        )
+    return {
+        "format": EXPORT_FORMAT,
+        "run": {
+            "id": run.id,
+            "season": season.year if season else None,
+            "county_code": run.county_code,
+            "stage": run.stage,
+            "state": run.state,
+            "seed_source": run.seed_source,
+            "input_hash": run.input_hash,
+            "seed": run.seed,
+            "created_at": run.created_at.isoformat(),
+            "created_by": run.created_by,
+            "approved_at": run.approved_at.isoformat() if run.approved_at else None,
+            "approved_by": run.approved_by,
+        },
+        "schools": schools,
+        "children": children,
+    }
+
+
+def verify_document(
+    document: dict[str, Any], *, seed_source: str | None = None
+) -> rules.Verification:
+    """Repeat the draw and the placements of an exported run, without the database."""
+    if document.get("format") != EXPORT_FORMAT:
+        raise AdmissionsError(
+            f"文件格式为 {document.get('format')!r}，不是 {EXPORT_FORMAT}。"
+            "请使用 admissions export allocation --format json 导出的文件。"
+        )
+    run = document["run"]
+    children = [
+        rules.PublishedChild(
+            ref=str(child["application_id"]),
+            token=child["token"],
+            batch=child["batch"],
+            priority_key=child["priority_key"],
+            lottery=child["lottery"],
+            zone_school=child["zone_school"],
+            preferred_school=child["preferred_school"],
+            options=tuple(child["options"]),
+            school=child["school"],
+            phase=child["phase"],
+        )
+        for child in document["children"]
+    ]
+    seats = {school["code"]: school["seats"] for school in document["schools"]}
+    return rules.verify_draw(
+        seed_source=seed_source if seed_source is not None else run["seed_source"],
+        recorded_input_hash=run["input_hash"],
+        recorded_seed=run["seed"],
+        children=children,
+        seats=seats,
+    )
+
+
+def verify_run(
+    session: Session, *, run_id: int, seed_source: str | None = None
+) -> rules.Verification:
+    """Repeat a stored draw: child tokens from the ID numbers, then as verify_document."""
+    document = export_document(session, run_id=run_id, unmask=False)
+    tokens = dict(
+        session.exec(
+            select(Application.id, Application.student_id_number)
+            .join(Placement, col(Placement.application_id) == col(Application.id))
+            .where(Placement.run_id == run_id)
+        ).all()
+    )
+    outcome = verify_document(document, seed_source=seed_source)
+    for child in document["children"]:
+        expected = child_token(tokens[child["application_id"]])
+        if expected != child["token"]:
+            outcome.problems.append(
+                f"申请 {child['application_id']} 的儿童代号与身份证号不符，身份证号可能在分配后被修改"
+            )
+    return outcome
