@@ -88,9 +88,7 @@ def allocate_group(
         return
     headers, rows = report.table()
     click.echo(tabulate(rows, headers=headers, tablefmt="simple"))
-    click.echo(
-        f"儿童 {report.children} 人：已安排 {report.placed} 人，未安排 {report.unplaced} 人。"
-    )
+    click.echo(report.summary_line() + "。")
     click.echo(
         f"摇号种子来源：{report.seed_source}；名单哈希：{report.input_hash}；种子：{report.seed}"
     )

@@ -101,6 +101,16 @@ class AllocationReport:
     def unplaced(self) -> int:
         return self.children - self.placed
 
+    def summary_line(self) -> str:
+        """Return one Chinese line with the counts, as the rehearsal prints it."""
+        zone = sum(1 for c in self.result.children if c.phase == rules.PHASE_ZONE)
+        adjusted = sum(1 for c in self.result.children if c.phase == rules.PHASE_ADJUST)
+        run = f"第 {self.run_id} 次分配：" if self.run_id is not None else "试运行："
+        return (
+            f"{run}儿童 {self.children} 人，片区录取 {zone} 人，调剂录取 {adjusted} 人，"
+            f"未安排 {self.unplaced} 人"
+        )
+
     def table(self) -> tuple[list[str], list[list[Any]]]:
         """Return headers and rows of the per-school table shown by the command."""
         headers = [
