@@ -11,6 +11,7 @@ import asyncio
 import logging
 import random
 import time
+from collections import deque
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import quote
@@ -43,32 +44,55 @@ class CallResult:
 
 @dataclass
 class CircuitBreaker:
-    """Opens after `threshold` consecutive failures and lets one trial call through after `cooldown` s."""
+    """Opens when most recent calls failed, and lets one trial call through after `cooldown` s.
 
-    threshold: int = 5
+    It trips when at least `min_calls` of the last `window` calls are known and the share
+    of failures among them reaches `failure_ratio`, so scattered errors under concurrency
+    do not trip it but an outage does within a few calls.
+    """
+
+    window: int = 20
+    min_calls: int = 10
+    failure_ratio: float = 0.8
     cooldown: float = 5.0
-    failures: int = 0
+    outcomes: deque[bool] = field(default_factory=deque)
     opened_at: float | None = None
-    trips: int = field(default=0)
+    trips: int = 0
 
     def allow(self) -> bool:
         if self.opened_at is None:
             return True
         if time.monotonic() - self.opened_at >= self.cooldown:
-            self.opened_at = None  # half-open: the next call is the trial
-            self.failures = self.threshold - 1
+            # Half-open: forget the failures so one trial decides whether to re-open.
+            self.opened_at = None
+            self.outcomes.clear()
+            self.outcomes.extend([False] * (self.min_calls - 1))
             return True
         return False
 
     def succeeded(self) -> None:
-        self.failures = 0
-        self.opened_at = None
+        self._record(True)
 
     def failed(self) -> None:
-        self.failures += 1
-        if self.failures >= self.threshold and self.opened_at is None:
+        self._record(False)
+        failures = self.outcomes.count(False)
+        if (
+            self.opened_at is None
+            and len(self.outcomes) >= self.min_calls
+            and failures >= self.failure_ratio * len(self.outcomes)
+        ):
             self.opened_at = time.monotonic()
             self.trips += 1
+            log.warning(
+                "circuit breaker open after %d failures in %d calls",
+                failures,
+                len(self.outcomes),
+            )
+
+    def _record(self, ok: bool) -> None:
+        self.outcomes.append(ok)
+        while len(self.outcomes) > self.window:
+            self.outcomes.popleft()
 
 
 @dataclass(frozen=True)
@@ -90,7 +114,6 @@ class GovClient:
         purpose: str = "义务教育入学资格核验",
         concurrency: int = 16,
         retry: RetryPolicy | None = None,
-        breaker_threshold: int = 5,
         breaker_cooldown: float = 5.0,
     ) -> None:
         self.retry = retry or RetryPolicy()
@@ -105,8 +128,7 @@ class GovClient:
         self.purpose = purpose
         self._semaphore = asyncio.Semaphore(concurrency)
         self.breakers = {
-            name: CircuitBreaker(breaker_threshold, breaker_cooldown)
-            for name in INTERFACES
+            name: CircuitBreaker(cooldown=breaker_cooldown) for name in INTERFACES
         }
 
     async def __aenter__(self) -> GovClient:

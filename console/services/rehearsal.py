@@ -78,15 +78,14 @@ def run_rehearsal(
     The simulator's services run in a subprocess on a free loopback port for the length of
     the run; `before_stop(url)` is called with their address before they are stopped.
     """
-    from simulator.families import generate_families, write_registry
-    from simulator.server import start_services
-
     from console.services.allocation import run_allocation
     from console.services.classify import classify_applications
     from console.services.intake import import_rows
     from console.services.lookup import run_lookups
     from console.services.notify import prepare_notices, send_notices
     from console.services.stats import season_stats
+    from simulator.families import generate_families, write_registry
+    from simulator.server import start_services
 
     policy = load_policies()[county_code]
     workdir.mkdir(parents=True, exist_ok=True)

@@ -1,0 +1,240 @@
+"""Lookups and notices against the simulator's real services on loopback."""
+
+from __future__ import annotations
+
+import threading
+from collections import Counter
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+from sqlalchemy.engine import Engine
+from sqlmodel import Session, col, func, select
+
+from console.db import create_schema, make_engine
+from console.models import Application, Lookup, Notice, Status
+from console.services.govclient import RetryPolicy
+from console.services.intake import import_rows
+from console.services.lookup import run_lookups
+from console.services.notify import prepare_notices, send_notices
+from console.services.reference import load_reference
+from console.services.seasons import open_window
+from simulator.families import generate_families, write_registry
+from simulator.server import RunningServices, start_services
+
+FAST_RETRY = RetryPolicy(attempts=4, base_delay=0.01, max_delay=0.05, timeout=2.0)
+
+
+@pytest.fixture()
+def season(tmp_path: Path) -> tuple[Engine, int, Path]:
+    engine = make_engine(f"sqlite:///{tmp_path / 'season.db'}")
+    create_schema(engine)
+    simulation = generate_families(
+        county_code="620402",
+        count=60,
+        seed=5,
+        year=2025,
+        mismatch_rate=0.0,
+        mistake_rate=0.0,
+    )
+    registry = tmp_path / "registry.json"
+    write_registry(simulation, registry)
+    with Session(engine) as session:
+        load_reference(session)
+        window = open_window(session, year=2025, county_code="620402", actor="tester")
+        session.commit()
+        import_rows(
+            session, simulation.rows, window=window, source="simulator", actor="tester"
+        )
+        session.commit()
+        season_id = window.season_id
+    return engine, season_id, registry
+
+
+@pytest.fixture()
+def services(season: tuple[Engine, int, Path]) -> Iterator[RunningServices]:
+    with start_services(season[2]) as running:
+        yield running
+
+
+def _successful_calls(engine: Engine) -> Counter[tuple[int, str]]:
+    with Session(engine) as session:
+        rows = session.exec(
+            select(Lookup.application_id, Lookup.interface).where(
+                Lookup.outcome != "failed"
+            )
+        )
+        return Counter(rows)
+
+
+def _statuses(engine: Engine) -> Counter[str]:
+    with Session(engine) as session:
+        return Counter(session.exec(select(Application.status)))
+
+
+def test_lookups_survive_random_server_errors(season, services) -> None:  # type: ignore[no-untyped-def]
+    engine, season_id, _ = season
+    httpx.post(
+        f"{services.url}/admin/faults/gov", json={"error_rate": 0.3}, timeout=5
+    ).raise_for_status()
+    report = run_lookups(
+        engine,
+        season_id=season_id,
+        county_code="620402",
+        base_url=services.url,
+        actor="tester",
+        retry=RetryPolicy(attempts=8, base_delay=0.01, max_delay=0.05),
+    )
+    assert report.incomplete == 0
+    assert _statuses(engine)[Status.VERIFIED] == report.applications
+    with Session(engine) as session:
+        retried = session.exec(
+            select(func.count()).select_from(Lookup).where(Lookup.attempts > 1)
+        ).one()
+    assert retried > 0
+
+
+def test_outage_trips_breaker_and_rerun_resumes(season, services) -> None:  # type: ignore[no-untyped-def]
+    engine, season_id, _ = season
+    httpx.post(
+        f"{services.url}/admin/faults/gov", json={"outage": [0, 3600]}, timeout=5
+    ).raise_for_status()
+    down = run_lookups(
+        engine,
+        season_id=season_id,
+        county_code="620402",
+        base_url=services.url,
+        actor="tester",
+        retry=FAST_RETRY,
+    )
+    assert down.completed == 0
+    assert down.incomplete == down.applications
+    requests_during_outage = httpx.get(f"{services.url}/stats", timeout=5).json()[
+        "requests"
+    ]
+    gov_requests = sum(v for k, v in requests_during_outage.items() if "/gov/" in k)
+    # Without the breaker every call would be tried FAST_RETRY.attempts times.
+    assert gov_requests < down.total_calls * FAST_RETRY.attempts / 2
+    with Session(engine) as session:
+        reasons = session.exec(
+            select(Application.status_reason).where(
+                Application.status == Status.SUBMITTED
+            )
+        ).all()
+    assert all("待重试" in reason for reason in reasons)
+
+    httpx.post(
+        f"{services.url}/admin/faults/gov", json={}, timeout=5
+    ).raise_for_status()
+    up = run_lookups(
+        engine,
+        season_id=season_id,
+        county_code="620402",
+        base_url=services.url,
+        actor="tester",
+        retry=FAST_RETRY,
+    )
+    assert up.incomplete == 0
+    assert max(_successful_calls(engine).values()) == 1
+
+
+def test_interrupted_batch_repeats_no_finished_call(season, services) -> None:  # type: ignore[no-untyped-def]
+    engine, season_id, _ = season
+
+    def stop_after_first_chunk(done: int, total: int) -> None:
+        raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        run_lookups(
+            engine,
+            season_id=season_id,
+            county_code="620402",
+            base_url=services.url,
+            actor="tester",
+            chunk_size=20,
+            progress=stop_after_first_chunk,
+        )
+    first = _successful_calls(engine)
+    assert 0 < len({a for a, _ in first}) <= 20
+    report = run_lookups(
+        engine,
+        season_id=season_id,
+        county_code="620402",
+        base_url=services.url,
+        actor="tester",
+        chunk_size=20,
+    )
+    assert report.incomplete == 0
+    calls = _successful_calls(engine)
+    assert max(calls.values()) == 1
+    assert all(calls[key] == 1 for key in first)
+
+
+def test_overlapping_senders_send_each_notice_once(season, services) -> None:  # type: ignore[no-untyped-def]
+    engine, season_id, _ = season
+    with Session(engine) as session:
+        for application in session.exec(select(Application)):
+            application.status = Status.UNPLACED
+            application.status_reason = "测试：未安排"
+            session.add(application)
+        session.commit()
+    created = prepare_notices(engine, season_id=season_id, county_code="620402")
+    assert created > 0
+    assert prepare_notices(engine, season_id=season_id, county_code="620402") == 0
+
+    errors: list[BaseException] = []
+
+    def sender() -> None:
+        try:
+            send_notices(
+                engine, season_id=season_id, county_code="620402", base_url=services.url
+            )
+        except BaseException as exc:  # noqa: BLE001 - surfaced by the assert below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=sender) for _ in range(3)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == []
+    stats = httpx.get(f"{services.url}/stats", timeout=5).json()
+    assert stats["requests"].get("/sms/send", 0) == created
+    assert stats["messages"] == created
+    with Session(engine) as session:
+        states = Counter(session.exec(select(Notice.state)))
+        texts = session.exec(
+            select(Notice.text).where(
+                col(Notice.text).contains("咨询电话：0943-8222115")
+            )
+        ).all()
+    assert states == {"delivered": created}
+    assert len(texts) == created
+
+
+def test_failed_sms_is_retried_on_next_run(season, services) -> None:  # type: ignore[no-untyped-def]
+    engine, season_id, _ = season
+    with Session(engine) as session:
+        for application in session.exec(select(Application)):
+            application.status = Status.EXCEPTION
+            application.status_reason = "测试：核验未通过"
+            session.add(application)
+        session.commit()
+    created = prepare_notices(engine, season_id=season_id, county_code="620402")
+    httpx.post(
+        f"{services.url}/admin/faults/sms", json={"outage": [0, 3600]}, timeout=5
+    ).raise_for_status()
+    first = send_notices(
+        engine, season_id=season_id, county_code="620402", base_url=services.url
+    )
+    assert first.states["failed"] == created
+    assert len(first.errors) == created
+    httpx.post(
+        f"{services.url}/admin/faults/sms", json={}, timeout=5
+    ).raise_for_status()
+    second = send_notices(
+        engine, season_id=season_id, county_code="620402", base_url=services.url
+    )
+    assert second.errors == []
+    assert second.states["delivered"] == created
