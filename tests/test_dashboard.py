@@ -115,7 +115,7 @@ async def test_lookup_and_notice_tables(db_path: Path) -> None:
         notices = table(app, "#notice-table")
         assert notices.row_texts("delivered") == ["已送达", "2"]
         assert notices.row_texts("total") == ["合计", "4"]
-        title = app.screen.query_one("#notice-title").render()
+        title = app.screen.query_one("#notice-panel").border_title
         assert "72.0 小时" in str(title)
 
 

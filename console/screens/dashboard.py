@@ -14,7 +14,7 @@ from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.message import Message
 from textual.screen import Screen
-from textual.widgets import Footer, Header, Label, Select, Static
+from textual.widgets import Footer, Header, Select, Static
 from textual.worker import Worker, WorkerState, get_current_worker
 
 from console.db import session_scope
@@ -108,25 +108,16 @@ class DashboardScreen(Screen[None]):
         yield Static("", id="empty-message")
         with Vertical(id="figures"):
             with Horizontal(id="upper"):
-                with Vertical(id="status-panel", classes="panel"):
-                    yield Label("申请状态与批次", classes="panel-title")
+                with _panel("status-panel", "申请状态与批次"):
                     yield FigureTable(STATUS_HEADERS, id="status-table")
-                with Vertical(id="county-panel", classes="panel"):
-                    yield Label("区县汇总", classes="panel-title")
+                with _panel("county-panel", "区县汇总"):
                     yield FigureTable(COUNTY_HEADERS, id="county-table")
-            with Vertical(id="school-panel", classes="panel"):
-                yield Label("学校学位与录取", classes="panel-title")
+            with _panel("school-panel", "学校学位与录取"):
                 yield FigureTable(SCHOOL_HEADERS, id="school-table")
             with Horizontal(id="lower"):
-                with Vertical(id="lookup-panel", classes="panel"):
-                    yield Label(
-                        "数据共享查询", id="lookup-title", classes="panel-title"
-                    )
+                with _panel("lookup-panel", "数据共享查询"):
                     yield FigureTable(LOOKUP_HEADERS, id="lookup-table")
-                with Vertical(id="notice-panel", classes="panel"):
-                    yield Label(
-                        "录取通知短信", id="notice-title", classes="panel-title"
-                    )
+                with _panel("notice-panel", "录取通知短信"):
                     yield FigureTable(NOTICE_HEADERS, id="notice-table")
         yield Footer()
 
@@ -202,7 +193,8 @@ class DashboardScreen(Screen[None]):
         if event.state != WorkerState.ERROR:
             return
         error = event.worker.error
-        logger.error("dashboard worker failed", exc_info=error)
+        # Only the class is logged, as above, because the message may carry row values.
+        logger.error("dashboard worker failed: %s", type(error).__name__)
         self.query_one("#updated", Static).update("读取失败，按 r 重试")
         self._show_error("统计读取失败", f"读取统计数据时出错：{error}。请按 r 重试。")
 
@@ -251,22 +243,29 @@ class DashboardScreen(Screen[None]):
         self._table("#school-table").show_rows(
             _school_cells(stats), [school.code for school in stats.schools]
         )
-        self.query_one("#lookup-title", Label).update(
-            f"数据共享查询（免交纸质材料 {stats.paper_copies_avoided} 份）"
+        lookup_panel = self.query_one("#lookup-panel")
+        lookup_panel.border_title = (
+            f"数据共享查询 · 免交纸质材料 {stats.paper_copies_avoided} 份"
         )
         self._table("#lookup-table").show_rows(
             lookup_rows(stats), [lookup.interface for lookup in stats.lookups]
         )
         median = format_hours(stats.median_hours_to_notice)
-        self.query_one("#notice-title", Label).update(
-            f"录取通知短信（提交至通知中位 {median} 小时）"
-        )
+        notice_panel = self.query_one("#notice-panel")
+        notice_panel.border_title = f"录取通知短信 · 中位 {median} 小时"
+        notice_panel.border_subtitle = "提交至首条通知"
         self._table("#notice-table").show_rows(
             notice_rows(stats), [*stats.notices_by_state, "total"]
         )
 
     def _table(self, selector: str) -> FigureTable:
         return self.query_one(selector, FigureTable)
+
+
+def _panel(panel_id: str, title: str) -> Vertical:
+    panel = Vertical(id=panel_id, classes="panel")
+    panel.border_title = title
+    return panel
 
 
 def _selected(select: Select[Any]) -> Any:

@@ -8,6 +8,7 @@ agree.
 
 from __future__ import annotations
 
+import re
 import statistics
 from collections import Counter
 from dataclasses import dataclass, field
@@ -80,6 +81,7 @@ SETTLED_RUN_STATES = tuple(RUN_STATE_LABELS)
 LEFT_STATUSES = (Status.WITHDRAWN, Status.REJECTED, Status.DEFERRED)
 
 TABLE_FORMAT = "simple"
+FIGURE_TEXT = re.compile(r"-|-?\d+(\.\d+)?%?")
 # Staff read times in the local time of the province.
 LOCAL_TIME = ZoneInfo("Asia/Shanghai")
 
@@ -723,8 +725,19 @@ def notice_rows(stats: SeasonStats) -> list[list[str | int]]:
     return rows
 
 
+def is_figure(cell: object) -> bool:
+    """Tell whether a cell is a figure to right-align: an int, "85.0%", "308" or "-"."""
+    return isinstance(cell, int) or (
+        isinstance(cell, str) and FIGURE_TEXT.fullmatch(cell) is not None
+    )
+
+
 def _table(rows: list[list[str | int]], headers: list[str]) -> str:
-    return tabulate(rows, headers=headers, tablefmt=TABLE_FORMAT)
+    columns = list(zip(*rows, strict=True)) if rows else []
+    align = ["right" if all(map(is_figure, column)) else "left" for column in columns]
+    return tabulate(
+        rows, headers=headers, tablefmt=TABLE_FORMAT, colalign=align or None
+    )
 
 
 def _render_title(stats: SeasonStats) -> str:

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
 
 from rich.text import Text
 from textual.widgets import DataTable
+
+from console.services.stats import is_figure
 
 Cell = str | int | Text
 
@@ -43,11 +44,7 @@ class FigureTable(DataTable[Cell]):
         return [str(cell) for cell in self.get_row(key)]
 
 
-# Figures rendered as text, such as "85.0%", "308" or "-", are aligned like numbers.
-FIGURE_TEXT = re.compile(r"-|-?\d+(\.\d+)?%?")
-
-
 def _align(cell: Cell) -> Cell:
-    if isinstance(cell, int) or (isinstance(cell, str) and FIGURE_TEXT.fullmatch(cell)):
+    if is_figure(cell):
         return Text(str(cell), justify="right")
     return cell
