@@ -20,6 +20,7 @@ _MIDDLE_DOTS = re.compile(
     r"\s*[\u00b7\u0387\u2022\u2027\u2219\u22c5\u30fb\uff65\u25cf\u2024.。．]\s*"
 )
 _SPACES = re.compile(r"\s+")
+_UNUSUAL_SPACE = re.compile(r"\s\s|[^\S ]")
 _SCIENTIFIC = re.compile(r"^[+-]?\d+(\.\d+)?E[+-]?\d+$")
 _NUMERIC_FLOAT = re.compile(r"^\d{15,18}\.0+$")
 _DATE_PATTERNS = (
@@ -41,10 +42,17 @@ class ValueProblem(ValueError):
 
 def clean_text(raw: str | None) -> str:
     """Fold full-width letters, digits and spaces (NFKC) and collapse whitespace."""
-    if raw is None:
+    if not raw:
         return ""
-    text = unicodedata.normalize("NFKC", str(raw)).replace("\ufeff", "")
-    return _SPACES.sub(" ", text).strip()
+    text = raw if isinstance(raw, str) else str(raw)
+    # Most cells are already clean; the checks below are cheaper than rewriting them.
+    if not unicodedata.is_normalized("NFKC", text):
+        text = unicodedata.normalize("NFKC", text)
+    if "\ufeff" in text:
+        text = text.replace("\ufeff", "")
+    if _UNUSUAL_SPACE.search(text):
+        text = _SPACES.sub(" ", text)
+    return text.strip()
 
 
 def normalize_name(raw: str | None) -> str:

@@ -122,6 +122,7 @@ def validate_row(
     row: dict[str, str], row_number: int, context: RowContext
 ) -> tuple[dict[str, Any], list[RowError]]:
     """Check and normalise one row; return the Application values and the problems found."""
+    row = {key: clean_text(value) for key, value in row.items()}
     check = _RowCheck(row, row_number)
     values: dict[str, Any] = {
         "county_code": context.county_code,
@@ -130,7 +131,7 @@ def validate_row(
     flags: list[str] = []
 
     for key in REQUIRED_FIELDS:
-        if not clean_text(row.get(key)):
+        if not row.get(key, ""):
             check.fail(key, "不能为空", f"填写{FIELD_LABELS[key]}")
 
     # Student: the ID number gives the birth date and gender, never typed separately.
@@ -141,19 +142,19 @@ def validate_row(
         values["gender"] = student_id.gender
         values["birth_date"] = student_id.birth_date
         flags.extend(_check_age(check, student_id, context))
-    values["address"] = clean_text(row.get("address"))
+    values["address"] = row.get("address", "")
     values["preferential_policy"] = (
         check.parse("preferential_policy", parse_policy) or "无"
     )
 
-    county = clean_text(row.get("county")).replace(" ", "")
+    county = row.get("county", "").replace(" ", "")
     if county and county not in (context.county_code, context.county_name):
         check.fail(
             "county",
             f"不是本次导入的区县“{context.county_name}”",
             f"把该行交由{county}导入，或改为{context.county_name}",
         )
-    school_text = clean_text(row.get("preferred_school"))
+    school_text = row.get("preferred_school", "")
     if school_text:
         school_code = context.resolve_school(school_text)
         if school_code is None:
@@ -165,7 +166,7 @@ def validate_row(
             )
         values["preferred_school_code"] = school_code
     if context.stage == Stage.JUNIOR:
-        primary_text = clean_text(row.get("primary_school"))
+        primary_text = row.get("primary_school", "")
         if not primary_text:
             check.fail(
                 "primary_school", "初中报名须填写毕业小学", "填写孩子就读的小学名称"
@@ -192,26 +193,24 @@ def validate_row(
             row.get(f"{person}_relation")
         ).replace(" ", "")
         values[f"{person}_mobile"] = check.mobile(f"{person}_mobile")
-    values["property_certificate_no"] = (
-        clean_text(row.get("property_certificate_no")) or None
-    )
+    values["property_certificate_no"] = row.get("property_certificate_no", "") or None
 
     # Residence permit: the non-local form has it, and then all four fields are required.
     values.update(dict.fromkeys(PERMIT_FIELDS))
-    if any(clean_text(row.get(key)) for key in PERMIT_FIELDS):
+    if any(row.get(key, "") for key in PERMIT_FIELDS):
         _check_permit(check, row, values, context)
 
     consent = check.parse("consent", parse_consent)
     values["consent"] = bool(consent)
     values["status"] = Status.SUBMITTED if consent else Status.OFFLINE
     values["status_reason"] = "" if consent else OFFLINE_REASON
-    submitted = clean_text(row.get("submitted_at"))
+    submitted = row.get("submitted_at", "")
     local = check.parse("submitted_at", parse_local_datetime) if submitted else None
     values["submitted_at"] = (
         local.replace(tzinfo=LOCAL_TIME).astimezone(UTC) if local else datetime.now(UTC)
     )
     values["flags"] = " ".join(flags)
-    reference = clean_text(row.get(SUBMISSION_ID))
+    reference = row.get(SUBMISSION_ID, "")
     values["external_ref"] = reference or None
     return values, check.errors
 
@@ -244,24 +243,24 @@ def _check_permit(
     check: _RowCheck, row: dict[str, str], values: dict[str, Any], context: RowContext
 ) -> None:
     for key in PERMIT_FIELDS:
-        if not clean_text(row.get(key)):
+        if not row.get(key, ""):
             check.fail(
                 key, "非本片区户籍须填写居住证的全部四项", f"填写{FIELD_LABELS[key]}"
             )
     issued = (
         check.parse("permit_issued_on", parse_date)
-        if clean_text(row.get("permit_issued_on"))
+        if row.get("permit_issued_on", "")
         else None
     )
     expires = (
         check.parse("permit_expires_on", parse_date)
-        if clean_text(row.get("permit_expires_on"))
+        if row.get("permit_expires_on", "")
         else None
     )
     values["permit_issued_on"] = issued
     values["permit_expires_on"] = expires
-    values["permit_authority"] = clean_text(row.get("permit_authority"))
-    values["permit_address"] = clean_text(row.get("permit_address"))
+    values["permit_authority"] = row.get("permit_authority", "")
+    values["permit_address"] = row.get("permit_address", "")
     if issued and expires and issued >= expires:
         check.fail(
             "permit_expires_on",
@@ -296,7 +295,7 @@ class _RowCheck:
             return
         self._failed.add(key)
         self.errors.append(
-            RowError(self.row_number, key, clean_text(self.row.get(key)), message, fix)
+            RowError(self.row_number, key, self.row.get(key, ""), message, fix)
         )
 
     def parse(self, key: str, parser: Any) -> Any:
@@ -308,7 +307,7 @@ class _RowCheck:
 
     def id_number(self, key: str, today: date) -> IdNumber | None:
         raw = self.row.get(key)
-        if not clean_text(raw):
+        if not raw:
             return None
         try:
             return parse_id_number(normalize_id_text(raw), today=today)
@@ -320,10 +319,10 @@ class _RowCheck:
 
     def mobile(self, key: str) -> str:
         raw = self.row.get(key)
-        if not clean_text(raw):
+        if not raw:
             return ""
         try:
-            return normalize_mobile(clean_text(raw))
+            return normalize_mobile(raw)
         except InvalidMobile as exc:
             self.fail(key, exc.reason, "填写11位手机号码，如 13812345678")
             return ""

@@ -374,13 +374,8 @@ def _write_chunk(
             for values in pending.inserts:
                 values.update(season_id=window.season_id, source=source,
                               created_at=now, updated_at=now)  # fmt: skip
-            result = session.execute(
-                insert(_APPLICATIONS).returning(
-                    _APPLICATIONS.c.id, sort_by_parameter_order=True
-                ),
-                pending.inserts,
-            )
-            new_ids = [row[0] for row in result]
+            session.execute(insert(_APPLICATIONS), pending.inserts)
+            new_ids = _ids_of_inserted(session, window.season_id, pending.inserts)
             for app_id, values, row_number in zip(
                 new_ids, pending.inserts, pending.insert_rows, strict=True
             ):
@@ -408,6 +403,26 @@ def _write_chunk(
         )  # fmt: skip
     report.stored += len(new_ids)
     report.updated += len(pending.updates)
+
+
+def _ids_of_inserted(
+    session: Session, season_id: int, inserted: list[dict[str, Any]]
+) -> list[int]:
+    """Return the ids of just-inserted applications, in insertion order.
+
+    A plain executemany is several times faster than INSERT ... RETURNING through
+    SQLAlchemy, and the partial unique index makes (season, child, live) a key.
+    """
+    table = _APPLICATIONS
+    students = [values["student_id_number"] for values in inserted]
+    found = session.execute(
+        select(table.c.student_id_number, table.c.id)
+        .where(table.c.season_id == season_id)
+        .where(table.c.student_id_number.in_(students))
+        .where(table.c.status.not_in(_NOT_LIVE))
+    ).all()
+    ids = {student: app_id for student, app_id in found}
+    return [ids[student] for student in students]
 
 
 def _apply_update(

@@ -1,0 +1,164 @@
+"""Benchmark `admissions import` on made-up rows, beside a plain sqlite3 executemany.
+
+Run: .venv/bin/python bench/bench_import.py --rows 100000
+
+Writes the rows as a UTF-8 CSV and as an XLSX file, then in one process times
+  1. sqlite3 executemany of the same rows, already in memory, into a plain table
+     of text columns (the raw rate: no parsing, no checks, no indexes);
+  2. import_file on the CSV into a fresh database (read, validate, store, audit);
+  3. import_file on the XLSX into a fresh database.
+Every name, ID number and mobile it writes is made up.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import platform
+import sqlite3
+import sys
+import tempfile
+import time
+from datetime import date, timedelta
+from pathlib import Path
+
+from console.db import create_schema, make_engine, session_scope
+from console.rules.idnumber import make_id_number
+from console.services.intake import import_file
+from console.services.reference import load_reference
+from console.services.seasons import open_window
+
+HEADERS = [
+    "学生姓名", "身份证号", "现居住地址", "享受优抚政策情况", "预报名区县", "预报名学校",
+    "监护人姓名", "监护人身份证号", "监护人与学生关系", "监护人手机号码", "产权证编号",
+    "紧急联系人姓名", "紧急联系人身份证号", "紧急联系人与学生关系", "紧急联系人手机号码",
+    "居住证签发日期", "居住证有效日期", "居住证签发机关", "居住证登记现居住地",
+    "数据查询授权", "申报时间",
+]  # fmt: skip
+SCHOOLS = [
+    "白银区人民路小学",
+    "白银区公园路小学",
+    "白银区工农路小学",
+    "白银区四龙路小学",
+]
+SURNAMES = "王李张刘陈杨赵黄周吴徐孙马朱胡郭何高林罗"
+GIVEN = "子涵欣怡宇航梓萱浩然一诺思远雨桐俊熙可馨"
+
+
+def make_rows(count: int) -> list[list[str]]:
+    """Return `count` valid made-up applications; a tenth are non-local with a permit."""
+    rows = []
+    for index in range(count):
+        birth = date(2018, 9, 1) + timedelta(days=index % 364)
+        sequence = index // 364 % 1000
+        name = SURNAMES[index % 20] + GIVEN[index % 16] + GIVEN[(index // 16) % 16]
+        permit = index % 10 == 0
+        rows.append([
+            name,
+            make_id_number("620402", birth, sequence),
+            f"白银区人民路街道铜城社区{index % 60 + 1}号楼{index % 6 + 1}单元",
+            "无",
+            "白银区",
+            SCHOOLS[index % 4],
+            SURNAMES[index % 20] + "测父",
+            make_id_number("620402", date(1985, 1, 1) + timedelta(days=index % 3000), sequence),
+            "父亲",
+            f"138{index:08d}",
+            "" if permit else f"甘(2019)白银市不动产权第{index:07d}号",
+            "赵测母",
+            make_id_number("620402", date(1960, 1, 1) + timedelta(days=index % 3000), sequence),
+            "祖母",
+            f"139{index:08d}",
+            "2023-03-15" if permit else "",
+            "2026-03-14" if permit else "",
+            "白银市公安局白银分局" if permit else "",
+            "白银区人民路街道铜城社区1号楼" if permit else "",
+            "是",
+            f"2025-07-01 {8 + index % 10:02d}:{index % 60:02d}:{index % 59:02d}",
+        ])  # fmt: skip
+    return rows
+
+
+def write_csv(path: Path, rows: list[list[str]]) -> None:
+    with path.open("w", encoding="utf-8", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(HEADERS)
+        writer.writerows(rows)
+
+
+def write_xlsx(path: Path, rows: list[list[str]]) -> None:
+    from openpyxl import Workbook
+
+    workbook = Workbook(write_only=True)
+    sheet = workbook.create_sheet("报名")
+    sheet.append(HEADERS)
+    for row in rows:
+        sheet.append(row)
+    workbook.save(path)
+
+
+def time_raw_executemany(path: Path, rows: list[list[str]]) -> float:
+    """Insert the rows as they are into a table of text columns; return seconds."""
+    connection = sqlite3.connect(path)
+    columns = ", ".join(f"c{i} TEXT" for i in range(len(HEADERS)))
+    connection.execute(f"CREATE TABLE raw (id INTEGER PRIMARY KEY, {columns})")
+    marks = ", ".join("?" for _ in HEADERS)
+    names = ", ".join(f"c{i}" for i in range(len(HEADERS)))
+    started = time.perf_counter()
+    with connection:
+        connection.executemany(f"INSERT INTO raw ({names}) VALUES ({marks})", rows)
+    elapsed = time.perf_counter() - started
+    connection.close()
+    return elapsed
+
+
+def time_import(directory: Path, name: str, source: Path) -> tuple[float, int, int]:
+    """Import `source` into a fresh database; return seconds, stored and rejected."""
+    engine = make_engine(f"sqlite:///{directory / name}")
+    create_schema(engine)
+    with session_scope(engine) as session:
+        load_reference(session)
+        open_window(session, year=2025, county_code="620402", actor="bench")
+    started = time.perf_counter()
+    outcome = import_file(engine, source, actor="bench")
+    elapsed = time.perf_counter() - started
+    engine.dispose()
+    return elapsed, outcome.report.stored, outcome.report.rejected
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rows", type=int, default=100_000, help="number of rows")
+    parser.add_argument("--skip-xlsx", action="store_true", help="time CSV only")
+    args = parser.parse_args()
+
+    with tempfile.TemporaryDirectory() as temp:
+        directory = Path(temp)
+        rows = make_rows(args.rows)
+        csv_path, xlsx_path = directory / "rows.csv", directory / "rows.xlsx"
+        write_csv(csv_path, rows)
+        if not args.skip_xlsx:
+            write_xlsx(xlsx_path, rows)
+
+        raw = time_raw_executemany(directory / "raw.db", rows)
+        results = [("sqlite3 executemany (raw)", raw, args.rows, 0)]
+        results.append(("import CSV", *time_import(directory, "csv.db", csv_path)))
+        if not args.skip_xlsx:
+            results.append(
+                ("import XLSX", *time_import(directory, "xlsx.db", xlsx_path))
+            )
+
+    print(f"{args.rows} rows; Python {sys.version.split()[0]}; {platform.platform()}")
+    print(
+        f"{'run':28} {'seconds':>8} {'rows/s':>9} {'of raw':>7} {'stored':>7} {'rejected':>8}"
+    )
+    for label, seconds, stored, rejected in results:
+        rate = args.rows / seconds
+        share = raw / seconds
+        print(
+            f"{label:28} {seconds:8.2f} {rate:9.0f} {share:7.1%} {stored:7d} {rejected:8d}"
+        )
+
+
+if __name__ == "__main__":
+    main()
