@@ -15,7 +15,7 @@ from sqlalchemy.exc import OperationalError
 
 from console.cli import cli
 from console.db import create_schema, make_engine, session_scope
-from console.errors import NotFoundError
+from console.errors import AdmissionsError, NotFoundError
 from console.models import STATUS_LABELS
 from console.services.stats import (
     BATCH_KEYS,
@@ -162,6 +162,48 @@ def test_stage_filter_without_data(engine: Engine) -> None:
     assert "（暂无查询记录。）" in render_tables(stats)
 
 
+def test_school_scope_counts(engine: Engine) -> None:
+    stats = county_stats(engine, school_code=SCHOOL_1)
+    lookups = {lookup.interface: lookup for lookup in stats.lookups}
+
+    # Children 1 and 2 are in the zone, 3 names the school first, 5 withdrew.
+    assert stats.applications_total == 4
+    assert stats.status_by_batch["placed"]["A"] == 2
+    assert stats.status_by_batch["placed"]["D"] == 1
+    assert stats.status_by_batch["withdrawn"]["A"] == 1
+    assert [school.code for school in stats.schools] == [SCHOOL_1]
+    assert stats.schools[0].placed == 2
+    assert stats.county_code == COUNTY
+    assert stats.stage == "primary"
+    assert (lookups["household"].found, lookups["household"].not_found) == (3, 1)
+    assert lookups["household"].failed == 0
+    assert stats.notices_by_state["delivered"] == 2
+    assert stats.notices_by_state["failed"] == 0
+    assert "白银区人民路小学" in render_tables(stats).splitlines()[0]
+
+
+def test_school_scope_includes_placed_there(engine: Engine) -> None:
+    stats = county_stats(engine, school_code=SCHOOL_2)
+
+    # Child 3 is placed at school 2 and child 4 is in its zone.
+    assert stats.applications_total == 2
+    assert stats.schools[0].placed == 1
+    assert stats.to_dict()["school"] == SCHOOL_2
+
+
+def test_school_scope_errors(engine: Engine) -> None:
+    with pytest.raises(NotFoundError) as missing:
+        county_stats(engine, school_code="620402P99")
+    with pytest.raises(AdmissionsError) as other_county:
+        county_stats(engine, school_code=SCHOOL_1, county_code=OTHER_COUNTY)
+    with pytest.raises(AdmissionsError) as other_stage:
+        county_stats(engine, school_code=SCHOOL_1, stage="junior")
+
+    assert "620402P99" in missing.value.message
+    assert "不属于区县 620403" in other_county.value.message
+    assert "--stage junior" in other_stage.value.message
+
+
 def test_json_equals_tables(engine: Engine) -> None:
     stats = county_stats(engine, county_code=COUNTY, stage="primary")
     data = stats.to_dict()
@@ -254,6 +296,16 @@ def test_command_json_equals_tables(db_path: Path) -> None:
         STATUS_LABELS["placed"]
     ]
     assert placed_row[-1] == str(data["applications"]["by_status"]["placed"]["total"])
+
+
+def test_command_school_option(db_path: Path) -> None:
+    args = ["--db", str(db_path), "stats", "--school", SCHOOL_2, "--json"]
+    result = CliRunner().invoke(cli, args)
+
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.output)
+    assert data["school"] == SCHOOL_2
+    assert [school["code"] for school in data["schools"]] == [SCHOOL_2]
 
 
 def test_command_empty_database_fails(tmp_path: Path) -> None:

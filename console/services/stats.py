@@ -11,16 +11,16 @@ from __future__ import annotations
 import re
 import statistics
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import func, inspect
+from sqlalchemy import func, inspect, or_
 from sqlmodel import Session, col, select
 from tabulate import tabulate
 
-from console.errors import NotFoundError
+from console.errors import AdmissionsError, NotFoundError
 from console.models import (
     STATUS_LABELS,
     AllocationRun,
@@ -152,6 +152,7 @@ class SeasonStats:
     season_name: str
     county_code: str | None
     stage: str | None
+    school_code: str | None
     generated_at: datetime
     # status value -> batch key (A..E or "unclassified") -> count, all keys present.
     status_by_batch: dict[str, dict[str, int]]
@@ -184,6 +185,7 @@ class SeasonStats:
             "season": {"year": self.year, "name": self.season_name},
             "county": self.county_code,
             "stage": self.stage,
+            "school": self.school_code,
             "generated_at": self.generated_at.isoformat(timespec="seconds"),
             "applications": {
                 "total": self.applications_total,
@@ -257,23 +259,33 @@ def season_stats(
     year: int | None = None,
     county_code: str | None = None,
     stage: str | None = None,
+    school_code: str | None = None,
 ) -> SeasonStats:
     """Collect the figures of the season `year` (default: the latest season).
 
-    `county_code` and `stage` narrow every figure; None means all counties or stages.
-    Raises NotFoundError when the database has no schema or no such season.
+    `county_code` and `stage` narrow every figure, and None means all counties or
+    stages. `school_code` narrows to one school's applications: those in its zone,
+    naming it as preferred school, or placed there in the current run.
+    Raises NotFoundError when the database has no schema, no such season or no such
+    school, and AdmissionsError when the school is outside the county or stage given.
     """
     season = _find_season(session, year)
     assert season.id is not None
+    if school_code is not None:
+        school = _find_school(session, school_code, county_code, stage)
+        county_code, stage = school.county_code, school.stage
     scope = _ApplicationScope(season.id, county_code, stage)
     runs = _current_runs(session, scope)
     run_ids = [run.id for run in runs.values() if run.id is not None]
+    if school_code is not None:
+        scope = replace(scope, school_code=school_code, run_ids=tuple(run_ids))
     schools = _school_stats(session, scope, run_ids)
     return SeasonStats(
         year=season.year,
         season_name=season.name,
         county_code=county_code,
         stage=stage,
+        school_code=school_code,
         generated_at=utcnow(),
         status_by_batch=_status_by_batch(session, scope),
         schools=schools,
@@ -335,11 +347,36 @@ def _find_season(session: Session, year: int | None) -> Season:
     return season
 
 
+def _find_school(
+    session: Session, school_code: str, county_code: str | None, stage: str | None
+) -> School:
+    school = session.get(School, school_code)
+    if school is None:
+        raise NotFoundError(
+            f"学校代码 {school_code} 不存在。"
+            "请运行 admissions stats --county 区县 查看该区县的学校代码。"
+        )
+    if county_code is not None and school.county_code != county_code:
+        raise AdmissionsError(
+            f"学校 {school_code}（{school.name}）不属于区县 {county_code}，"
+            "请去掉 --county 或改用该校所在区县。"
+        )
+    if stage is not None and school.stage != stage:
+        raise AdmissionsError(
+            f"学校 {school_code}（{school.name}）的学段是 "
+            f"{STAGE_LABELS.get(school.stage, school.stage)}，"
+            f"与 --stage {stage} 不符，请去掉 --stage。"
+        )
+    return school
+
+
 @dataclass(frozen=True)
 class _ApplicationScope:
     season_id: int
     county_code: str | None
     stage: str | None
+    school_code: str | None = None
+    run_ids: tuple[int, ...] = ()  # current runs, used with school_code
 
     def where(self, query: Any) -> Any:
         """Narrow a query that selects from or joins Application."""
@@ -348,6 +385,18 @@ class _ApplicationScope:
             query = query.where(Application.county_code == self.county_code)
         if self.stage is not None:
             query = query.where(Application.stage == self.stage)
+        if self.school_code is not None:
+            placed_here = select(Placement.application_id).where(
+                col(Placement.run_id).in_(self.run_ids),
+                Placement.school_code == self.school_code,
+            )
+            query = query.where(
+                or_(
+                    col(Application.zone_school_code) == self.school_code,
+                    col(Application.preferred_school_code) == self.school_code,
+                    col(Application.id).in_(placed_here),
+                )
+            )
         return query
 
 
@@ -416,6 +465,8 @@ def _school_stats(
         )
 
     query = select(School)
+    if scope.school_code is not None:
+        query = query.where(School.code == scope.school_code)
     if scope.county_code is not None:
         query = query.where(School.county_code == scope.county_code)
     if scope.stage is not None:
@@ -627,6 +678,9 @@ def scope_label(stats: SeasonStats, county_names: dict[str, str] | None = None) 
     else:
         parts.append("全部区县")
     parts.append(STAGE_LABELS.get(stats.stage or "", "全部学段"))
+    if stats.school_code is not None:
+        names = {school.code: school.name for school in stats.schools}
+        parts.append(names.get(stats.school_code, stats.school_code))
     return " · ".join(parts)
 
 
