@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import csv
 import shutil
+from collections.abc import Iterator
 from datetime import date, timedelta
 from pathlib import Path
 
@@ -501,3 +502,23 @@ def test_killed_import_process_rerun(
     assert code == 0, output
     assert f"新增 {6000 - stored} 条" in output
     assert count_applications(engine) == 6000
+
+
+def test_concurrent_import_of_same_child(
+    db_url: str, window: Window, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A child stored by another import after this one loaded the season is not doubled."""
+    first_engine, second_engine = make_engine(db_url), make_engine(db_url)
+
+    def rows_racing_another_import() -> Iterator[dict[str, str]]:
+        # Runs after import_rows has loaded the season's applications.
+        import_rows(second_engine, [make_row(5)], window=window, source="import",
+                    actor="other")  # fmt: skip
+        yield from (make_row(i) for i in range(10))
+
+    report = import_rows(first_engine, rows_racing_another_import(), window=window,
+                         source="import", actor="t")  # fmt: skip
+
+    assert "conflicted with a concurrent import" in caplog.text
+    assert (report.stored, report.unchanged, report.rejected) == (9, 1, 0)
+    assert count_applications(first_engine) == 10

@@ -21,6 +21,7 @@ from typing import Any
 from sqlalchemy import Table as SATable
 from sqlalchemy import insert, select, update
 from sqlalchemy.engine import Engine
+from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session
 
 from console.db import session_scope
@@ -106,6 +107,15 @@ class ImportReport:
         for error in self.errors:
             grouped.setdefault(error.row, []).append(error)
         return grouped
+
+    def merge(self, other: ImportReport) -> None:
+        """Add the counts and errors of `other` (one chunk) to this report."""
+        self.stored += other.stored
+        self.updated += other.updated
+        self.unchanged += other.unchanged
+        self.rejected += other.rejected
+        self.blank += other.blank
+        self.errors.extend(other.errors)
 
     def as_dict(self) -> dict[str, Any]:
         """Return the counts and errors with ID numbers and mobiles masked."""
@@ -203,14 +213,35 @@ def import_rows(
         chunk = list(islice(numbered, chunk_size))
         if not chunk:
             break
-        pending = _Pending()
-        for row_number, row in chunk:
-            _triage(
-                row_number, row, context, report, pending, live, history, refs,
-                seen_rows, window,
-            )  # fmt: skip
-        _write_chunk(bind, pending, window=window, source=source, actor=actor,
-                     report=report, live=live)  # fmt: skip
+        for attempt in (1, 2):
+            seen_before, refs_before = dict(seen_rows), set(refs)
+            part = ImportReport(import_id=report.import_id)
+            pending = _Pending()
+            for row_number, row in chunk:
+                _triage(
+                    row_number, row, context, part, pending, live, history, refs,
+                    seen_rows, window,
+                )  # fmt: skip
+            try:
+                _write_chunk(bind, pending, window=window, source=source,
+                             actor=actor, report=part, live=live)  # fmt: skip
+            except IntegrityError:
+                # Another import stored one of these children after this one loaded
+                # the season: reload what is stored and sort the chunk again, once.
+                if attempt == 2 or isinstance(bind, Session):
+                    raise
+                logger.warning(
+                    "import %s: chunk from row %d conflicted with a concurrent "
+                    "import; retrying it", report.import_id, chunk[0][0],
+                )  # fmt: skip
+                seen_rows.clear()
+                seen_rows.update(seen_before)
+                with _session_for(bind) as session:
+                    live, history, refs = _load_existing(session, window.season_id)
+                refs |= refs_before
+                continue
+            report.merge(part)
+            break
 
     logger.info(
         "import %s finished: %d stored, %d updated, %d unchanged, %d rejected",

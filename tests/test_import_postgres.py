@@ -1,0 +1,85 @@
+"""Intake on the PostgreSQL server at 127.0.0.1:5432, in a schema of its own.
+
+Every name, ID number and mobile here is made up.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+
+import pytest
+from sqlalchemy import func, select, text
+from sqlalchemy.engine import Engine
+from sqlalchemy.exc import IntegrityError, OperationalError
+
+from console.db import create_schema, make_engine, session_scope
+from console.models import Application, AuditEvent, Window
+from console.services.intake import import_rows
+from console.services.reference import load_reference
+from console.services.seasons import open_window
+from tests.test_import_files import make_row
+
+POSTGRES_URL = "postgresql://postgres@127.0.0.1:5432/test"
+
+
+@pytest.fixture()
+def engine() -> Iterator[Engine]:
+    schema = f"intake_{uuid.uuid4().hex[:12]}"
+    admin = make_engine(POSTGRES_URL)
+    try:
+        with admin.begin() as connection:
+            connection.execute(text(f'CREATE SCHEMA "{schema}"'))
+    except OperationalError as error:
+        pytest.skip(f"PostgreSQL at 127.0.0.1:5432 is not reachable: {error}")
+    engine = make_engine(f"{POSTGRES_URL}?options=-csearch_path%3D{schema}")
+    create_schema(engine)
+    with session_scope(engine) as session:
+        load_reference(session)
+        open_window(session, year=2025, county_code="620402", actor="tester")
+    try:
+        yield engine
+    finally:
+        engine.dispose()
+        with admin.begin() as connection:
+            connection.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
+        admin.dispose()
+
+
+@pytest.fixture()
+def window(engine: Engine) -> Window:
+    with session_scope(engine) as session:
+        return session.scalars(select(Window)).one()
+
+
+def count(engine: Engine) -> int:
+    with session_scope(engine) as session:
+        return session.scalar(select(func.count()).select_from(Application)) or 0
+
+
+@pytest.mark.postgres
+def test_postgres_import_and_reimport(engine: Engine, window: Window) -> None:
+    rows = [make_row(i) for i in range(120)]
+    rows[7]["guardian_mobile"] = "123"
+    first = import_rows(engine, rows, window=window, source="import", actor="t",
+                        chunk_size=50)  # fmt: skip
+    again = import_rows(engine, rows, window=window, source="import", actor="t")
+    assert (first.stored, first.rejected) == (119, 1)
+    assert (again.stored, again.unchanged, again.rejected) == (0, 119, 1)
+    assert count(engine) == 119
+    with session_scope(engine) as session:
+        audited = session.scalar(select(func.count()).select_from(AuditEvent).where(
+            AuditEvent.action == "application.create"))  # fmt: skip
+    assert audited == 119
+
+
+@pytest.mark.postgres
+def test_postgres_one_live_application_per_child(
+    engine: Engine, window: Window
+) -> None:
+    import_rows(engine, [make_row(1)], window=window, source="import", actor="t")
+    with session_scope(engine) as session:
+        stored = session.scalars(select(Application)).one()
+        duplicate = Application(**stored.model_dump(exclude={"id"}))
+    with pytest.raises(IntegrityError), session_scope(engine) as session:
+        session.add(duplicate)
