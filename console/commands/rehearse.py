@@ -57,11 +57,9 @@ from console.context import AppContext
 )
 @click.option("--reset", is_flag=True, help="数据库已有申请时清空后再演练。")
 @click.option("--json", "as_json", is_flag=True, help="以 JSON 输出统计结果。")
-@click.pass_context
 @pass_app
 def rehearse_command(
     app: AppContext,
-    ctx: click.Context,
     families: int,
     county: str,
     seed: int,
@@ -80,7 +78,7 @@ def rehearse_command(
     示例：admissions rehearse --families 2000 --county 白银区 --seed 7
     """
     from console.commands.options import echo_json
-    from console.services.rehearsal import run_rehearsal
+    from console.services.rehearsal import StepTiming, run_rehearsal
     from console.services.stats import render_tables
 
     if app.db_url is None:
@@ -90,13 +88,12 @@ def rehearse_command(
             Path(f"{path}{suffix}").unlink(missing_ok=True)
         app.db_url = f"sqlite:///{path}"
         reset = True
-    err = click.get_text_stream("stderr")
 
     def on_step(index: int, total: int, name: str) -> None:
-        click.echo(f"[{index}/{total}] {name} …", file=err)
+        click.echo(f"[{index}/{total}] {name} …", err=True)
 
-    def on_done(timing) -> None:  # type: ignore[no-untyped-def]
-        click.echo(f"      {timing.summary}（{timing.seconds:.1f} 秒）", file=err)
+    def on_done(timing: StepTiming) -> None:
+        click.echo(f"      {timing.summary}（{timing.seconds:.1f} 秒）", err=True)
 
     result = run_rehearsal(
         app.engine,

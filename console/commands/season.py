@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import datetime
 
 import click
 
@@ -43,8 +43,8 @@ def open_command(
     year: int,
     county: str,
     stage: str,
-    opens: date | None,
-    closes: date | None,
+    opens: datetime | None,
+    closes: datetime | None,
 ) -> None:
     """打开一个区县一个学段的报名窗口（没有年度时自动创建）。
 

@@ -106,7 +106,7 @@ def classify_applications(
         )
         if stage:
             query = query.where(Application.stage == stage)
-        ids = list(session.exec(query.order_by(Application.id)))
+        ids = list(session.exec(query.order_by(col(Application.id))))
 
     def is_urban(address: str) -> bool | None:
         zone = zones.find(address, county_code)

@@ -110,8 +110,8 @@ def _load_pending(
     )
     if stage:
         query = query.where(Application.stage == stage)
-    applications = list(session.exec(query.order_by(Application.id)))
-    ids = [a.id for a in applications]
+    applications = list(session.exec(query.order_by(col(Application.id))))
+    ids = [a.id for a in applications if a.id is not None]
     done: dict[int, set[str]] = {}
     for start in range(0, len(ids), 900):
         rows = session.exec(
@@ -122,17 +122,23 @@ def _load_pending(
         )
         for application_id, interface in rows:
             done.setdefault(application_id, set()).add(interface)
-    return [
-        _Pending(
-            a.id,
-            a.student_id_number,
-            a.guardian_id_number,
-            a.county_code,  # type: ignore[arg-type]
-            bool(a.permit_issued_on or a.permit_expires_on or a.permit_authority),
-            done.get(a.id, set()),
-        )  # type: ignore[arg-type]
-        for a in applications
-    ]
+    pending = []
+    for a in applications:
+        assert a.id is not None
+        has_permit = bool(
+            a.permit_issued_on or a.permit_expires_on or a.permit_authority
+        )
+        pending.append(
+            _Pending(
+                a.id,
+                a.student_id_number,
+                a.guardian_id_number,
+                a.county_code,
+                has_permit,
+                done.get(a.id, set()),
+            )
+        )
+    return pending
 
 
 def run_lookups(

@@ -167,10 +167,11 @@ def claim_notices(
                 or_(
                     and_(
                         col(Notice.state).in_(["pending", "failed"]),
-                        Notice.attempts < max_attempts,
+                        col(Notice.attempts) < max_attempts,
                     ),
                     and_(
-                        Notice.state == "sending", col(Notice.claimed_at) < now - LEASE
+                        col(Notice.state) == "sending",
+                        col(Notice.claimed_at) < now - LEASE,
                     ),
                 )
             )

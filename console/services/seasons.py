@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import date
 
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from console.errors import AdmissionsError, NotFoundError, WindowClosedError
 from console.models import Division, Season, Stage, Window, utcnow
@@ -15,9 +15,10 @@ from console.services import audit
 def get_season(session: Session, year: int | None = None) -> Season:
     """Return the season of `year`, or the latest one; raise NotFoundError when there is none."""
     query = select(Season)
-    query = (
-        query.where(Season.year == year) if year else query.order_by(Season.year.desc())
-    )  # type: ignore[attr-defined]
+    if year:
+        query = query.where(Season.year == year)
+    else:
+        query = query.order_by(col(Season.year).desc())
     season = session.exec(query).first()
     if season is None:
         hint = f"{year} 年度" if year else "任何招生年度"
