@@ -188,6 +188,8 @@ class ServiceState:
         purpose = unquote(request.headers.get("x-purpose", ""))
         self.requests[route] += 1
         self.statuses[f"{route} {status}"] += 1
+        if status in (400, 404, 409):
+            logger.info("%s rejected a request with HTTP %s", route, status)
         if requester or purpose:
             self.requesters[f"{requester} | {purpose}"] += 1
         self.recent.append(
@@ -342,17 +344,18 @@ def create_app(
         body = await _read_json(request)
         if isinstance(body, Response):
             return body
-        mobile, text, key = (
-            body.get("mobile"),
-            body.get("text"),
-            body.get("idempotency_key"),
-        )
+
+        mobile = body.get("mobile")
+        text = body.get("text")
+        key = body.get("idempotency_key")
         if not isinstance(key, str) or not key:
             return _json({"error": "idempotency_key is missing"}, 400)
         if not isinstance(mobile, str) or not _MOBILE.match(mobile):
             return _json({"error": "mobile must be 11 digits starting 13-19"}, 400)
         if not isinstance(text, str) or not text or len(text) > MAX_SMS_LENGTH:
             return _json({"error": f"text must be 1-{MAX_SMS_LENGTH} characters"}, 400)
+
+        # A repeated key returns the first message and sends nothing.
         existing_id = state.by_key.get(key)
         if existing_id is not None:
             existing = state.messages[existing_id]
@@ -366,6 +369,7 @@ def create_app(
             return _json(
                 {"message_id": existing_id, "status": "accepted", "duplicate": True}
             )
+
         message_id = f"SM{len(state.messages) + 1:08d}"
         fails = state.random.random() < state.config.sms_failure_rate
         state.messages[message_id] = _Message(

@@ -224,7 +224,7 @@ class Person:
 
 @dataclass
 class SimulatedChild:
-    """What the simulator knows about one child, for checking a rehearsal's outcome."""
+    """Ground truth about one child, for checking the outcome of a rehearsal."""
 
     student_id_number: str
     student_name: str
@@ -246,7 +246,7 @@ class Simulation:
     county_code: str
     year: int
     stage: str
-    as_of: date  # the day the government lookups are answered for
+    as_of: date  # request day the services use to decide permit validity
     family_count: int
     feed: list[dict[str, str]]
     household: dict[str, dict[str, Any]]

@@ -359,7 +359,7 @@ def start_services(
     startup_timeout: float = 20.0,
     **faults: Any,
 ) -> RunningServices:
-    """Start `python -m simulator serve` in a subprocess and wait until /health answers.
+    """Start `python -m simulator serve` in a subprocess and wait until /health returns 200.
 
     `faults` takes the keywords of FAULT_KEYWORDS, for example gov_latency_ms=20,
     sms_error_rate=0.1, feed_outage=(5, 20) or burst_rate=50. Raises RuntimeError
@@ -439,4 +439,4 @@ def _wait_healthy(url: str, process: subprocess.Popen[str], deadline: float) -> 
             except httpx.TransportError:
                 pass  # not listening yet
             time.sleep(0.05)
-    raise RuntimeError(f"simulator at {url} did not answer /health in time")
+    raise RuntimeError(f"timed out waiting for /health of the simulator at {url}")
