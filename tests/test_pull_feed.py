@@ -1,8 +1,8 @@
-"""`admissions pull` against a feed served over loopback HTTP by a real uvicorn server.
+"""`admissions pull` against feeds served over loopback HTTP.
 
-The feed app below follows the platform protocol of the simulator; it is defined
-here so that each test can make the server fail at a chosen page. Every name, ID
-number and mobile here is made up.
+Most tests use a small feed app defined here and run by uvicorn in a thread, so
+that a test can make it fail at a chosen page; the last ones pull the simulator's
+feed from its subprocess. Every name, ID number and mobile here is made up.
 """
 
 from __future__ import annotations
@@ -27,6 +27,8 @@ from console.models import Application, FeedCursor
 from console.services.feed import feed_endpoint, pull_feed
 from console.services.reference import load_reference
 from console.services.seasons import open_window
+from simulator.families import Simulation, generate_families, write_registry
+from simulator.server import start_services
 from tests.test_import_files import make_row
 
 
@@ -243,3 +245,63 @@ def test_unreachable_feed_fails_cleanly(engine: Engine) -> None:
         pull_feed(engine, url="http://127.0.0.1:9", actor="tester", sleep=waits.append)
     assert "无法连接" in caught.value.message
     assert waits == [0.5, 1.0, 2.0, 4.0]
+
+
+# The simulator's own feed, in a subprocess, as used in rehearsals
+
+
+@pytest.fixture(scope="module")
+def simulation() -> Simulation:
+    return generate_families(county_code="620402", count=120, seed=7, year=2025,
+                             mistake_rate=0.1)  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def registry(simulation: Simulation, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("simulator") / "registry.json"
+    write_registry(simulation, path)
+    return path
+
+
+def test_simulator_feed_pulled_once(engine: Engine, simulation: Simulation,
+                                    registry: Path) -> None:  # fmt: skip
+    with start_services(registry) as services:
+        first = pull_feed(engine, url=services.url, actor="tester", page_size=50)
+        again = pull_feed(engine, url=services.url, actor="tester", page_size=50)
+    assert first.items == len(simulation.feed)
+    assert first.stored + first.rejected == first.items
+    assert first.stored > 0
+    assert again.items == 0
+    assert count(engine) == first.stored
+    with session_scope(engine) as session:
+        refs = list(session.scalars(select(Application.external_ref)))
+    assert len(refs) == len(set(refs))
+
+
+def test_simulator_burst_read_incrementally(engine: Engine, simulation: Simulation,
+                                            registry: Path) -> None:  # fmt: skip
+    total = len(simulation.feed)
+    reports = []
+    with start_services(registry, burst_rate=100, burst_initial=20) as services:
+        deadline = time.monotonic() + 30
+        while sum(r.items for r in reports) < total and time.monotonic() < deadline:
+            reports.append(pull_feed(engine, url=services.url, actor="tester",
+                                     page_size=25))  # fmt: skip
+            time.sleep(0.2)
+    assert reports[0].items < total  # the first pull saw only the start of the burst
+    assert sum(r.items for r in reports) == total
+    assert count(engine) == sum(r.stored for r in reports)
+
+
+def test_simulator_outage_retried(engine: Engine, registry: Path) -> None:
+    waits: list[float] = []
+
+    def wait(seconds: float) -> None:
+        waits.append(seconds)
+        time.sleep(seconds)
+
+    with start_services(registry, feed_outage=(0, 1.5)) as services:
+        report = pull_feed(engine, url=services.url, actor="tester", sleep=wait)
+    assert report.retries >= 1
+    assert waits[0] >= 1.0  # the server's Retry-After, not the first back-off step
+    assert report.items > 0
