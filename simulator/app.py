@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import binascii
+import bisect
 import json
 import logging
 import math
@@ -69,6 +70,9 @@ class ServiceConfig:
     feed: Faults = field(default_factory=Faults)
     burst_rate: float = 0.0  # feed items made visible per second; 0 shows all at once
     burst_initial: int = 0  # feed items visible at start when burst_rate is set
+    # Replay at the submission times, compressed: 3600 shows an hour's submissions per
+    # second of server time. Set this or burst_rate, not both.
+    burst_speedup: float = 0.0
     sms_delivery_delay: float = 0.0  # seconds from acceptance to delivery
     sms_failure_rate: float = 0.0  # share of accepted messages that end as failed
     as_of: date | None = (
@@ -125,6 +129,16 @@ class ServiceState:
             registry.get("feed", []),
             key=lambda item: (item["submitted_at"], item["submission_id"]),
         )
+        if config.burst_rate > 0 and config.burst_speedup > 0:
+            raise ValueError("set burst_rate or burst_speedup, not both")
+        # Seconds from the first submission, for the replay at submission times.
+        self.offsets: list[float] = []
+        if self.feed:
+            first = datetime.fromisoformat(self.feed[0]["submitted_at"])
+            self.offsets = [
+                (datetime.fromisoformat(item["submitted_at"]) - first).total_seconds()
+                for item in self.feed
+            ]
         as_of = config.as_of or registry.get("as_of")
         self.request_day = date.fromisoformat(str(as_of)) if as_of else date.today()
 
@@ -203,9 +217,14 @@ class ServiceState:
         )
 
     def visible_feed(self) -> int:
+        """Return how many feed items are visible now, from the start of the feed."""
+        elapsed = time.monotonic() - self.started
+        if self.config.burst_speedup > 0:
+            return bisect.bisect_right(
+                self.offsets, elapsed * self.config.burst_speedup
+            )
         if self.config.burst_rate <= 0:
             return len(self.feed)
-        elapsed = time.monotonic() - self.started
         shown = self.config.burst_initial + int(elapsed * self.config.burst_rate)
         return min(len(self.feed), shown)
 

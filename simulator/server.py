@@ -45,6 +45,7 @@ FAULT_KEYWORDS = {
     },
     "burst_rate": "--burst-rate",
     "burst_initial": "--burst-initial",
+    "burst_speedup": "--burst-speedup",
     "sms_delivery_delay": "--sms-delivery-delay",
     "sms_failure_rate": "--sms-failure-rate",
     "as_of": "--as-of",
@@ -118,6 +119,13 @@ def fault_options(function: F) -> F:
             help="回放开始时已可见的申请条数。",
         ),
         click.option(
+            "--burst-speedup",
+            type=click.FloatRange(min=0),
+            default=0.0,
+            help="按申报时间回放，时间压缩倍数：3600 表示每秒出现一小时内的申报；"
+            "不能与 --burst-rate 同用。",
+        ),
+        click.option(
             "--sms-delivery-delay",
             type=click.FloatRange(min=0),
             default=0.0,
@@ -153,6 +161,7 @@ def config_from_options(options: dict[str, Any]) -> ServiceConfig:
     config = ServiceConfig(
         burst_rate=float(options.get("burst_rate") or 0.0),
         burst_initial=int(options.get("burst_initial") or 0),
+        burst_speedup=float(options.get("burst_speedup") or 0.0),
         sms_delivery_delay=float(options.get("sms_delivery_delay") or 0.0),
         sms_failure_rate=float(options.get("sms_failure_rate") or 0.0),
         seed=int(options.get("seed") or 0),
@@ -266,6 +275,8 @@ def serve_command(
     示例：admissions simulate serve --registry registry.json --port 8765 --gov-latency-ms 20
     """
     config = config_from_options(options)
+    if config.burst_rate > 0 and config.burst_speedup > 0:
+        raise click.UsageError("--burst-rate 与 --burst-speedup 只能选一个。")
     try:
         registry = load_registry(registry_path)
     except (OSError, ValueError) as exc:

@@ -254,6 +254,29 @@ def test_burst_feed_grows(registry: Path) -> None:
     assert later["visible"] < later["total"]
 
 
+def test_burst_replays_submission_times(simulation: Simulation, registry: Path) -> None:
+    # 2025-07-01 08:00 onwards: at 600x, the first 0.5 s show 5 minutes of submissions.
+    times = [row["submitted_at"] for row in simulation.rows]
+    early_expected = sum(t <= "2025-07-01 08:05:00" for t in times)
+    with start_services(registry, burst_speedup=600) as running:
+        with httpx.Client(base_url=running.url, timeout=5) as http:
+            time.sleep(0.5)
+            page = http.get("/platform/applications", params={"limit": 1000}).json()
+    assert 0 < page["visible"] < len(times)
+    assert page["visible"] >= early_expected // 2
+    assert [i["submitted_at"] for i in page["items"]] == times[: page["visible"]]
+
+
+def test_burst_options_exclusive(registry: Path) -> None:
+    result = CliRunner().invoke(
+        cli,
+        ["simulate", "serve", "--registry", str(registry), "--port", "0",
+         "--burst-rate", "5", "--burst-speedup", "60"],
+    )  # fmt: skip
+    assert result.exit_code == 2
+    assert "--burst-speedup" in result.output
+
+
 def test_faults_error_latency_outage_rate(registry: Path) -> None:
     faults: dict[str, Any] = {
         "gov_error_rate": 1.0,
