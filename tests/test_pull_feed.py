@@ -1,7 +1,7 @@
 """`admissions pull` against feeds served over loopback HTTP.
 
 Most tests use a small feed app defined here and run by uvicorn in a thread, so
-that a test can make it fail at a chosen page; the last ones pull the simulator's
+that a test can make it fail at a chosen page. The last ones pull the simulator's
 feed from its subprocess. Every name, ID number and mobile here is made up.
 """
 
@@ -35,8 +35,8 @@ from tests.test_import_files import make_row
 class FeedState:
     def __init__(self, items: list[dict[str, str]]) -> None:
         self.items = items
-        self.fail_from_page: int | None = None  # pages from this one answer 503
-        self.throttle_next = 0  # this many requests answer 429 first
+        self.fail_from_page: int | None = None  # pages from this one return HTTP 503
+        self.throttle_next = 0  # this many requests return HTTP 429 first
         self.pages_served = 0
         self.requests: list[dict[str, str]] = []
 

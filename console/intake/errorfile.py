@@ -1,7 +1,7 @@
-"""Error files: the rejected rows as they came in, plus a column saying what to fix.
+"""Error files: the rejected rows as they came in, plus a column that says what to fix.
 
-Staff correct the file and import it again; the error column is ignored on
-import, and a corrected error file written again replaces its old error column.
+Staff correct the file and import it again. An import ignores the error column,
+and the error file of a corrected error file replaces its old error column.
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """Repair of what spreadsheets and typing do to values, before validation.
 
-Every function takes the raw cell text and returns the normalised value or raises
-ValueProblem with a Chinese message and fix for staff.
+Each function takes the text of one cell and returns the normalised value; the
+parsers raise ValueProblem with a Chinese message and fix for staff.
 """
 
 from __future__ import annotations
@@ -69,9 +69,9 @@ def normalize_name(raw: str | None) -> str:
 def normalize_id_text(raw: str | None) -> str:
     """Return an ID number in upper case without spaces; raise ValueProblem if a spreadsheet damaged it.
 
-    A number stored as a spreadsheet number keeps only 15 significant digits, so
-    its last digits are zeros that may still pass the check character: such a value
-    is rejected whatever its check character says.
+    A spreadsheet keeps only 15 significant digits of a number, so an ID number
+    stored as a number ends in zeros that may still pass the check character.
+    Such a value is rejected even when its check character is valid.
     """
     text = clean_text(raw).replace(" ", "").replace("-", "").lstrip("'").upper()
     if _SCIENTIFIC.match(text) or _NUMERIC_FLOAT.match(text):

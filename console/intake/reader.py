@@ -191,7 +191,7 @@ def _xlsx_rows(path: Path, sheet: str | None) -> Iterator[list[str]]:
 
 
 def cell_text(value: object) -> str:
-    """Return a spreadsheet cell as the text a user sees, keeping damage visible."""
+    """Return a cell as the text a spreadsheet displays, keeping damage visible."""
     if value is None:
         return ""
     if isinstance(value, bool):

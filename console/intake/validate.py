@@ -75,7 +75,7 @@ class SchoolRef:
 
 @dataclass
 class RowContext:
-    """What row validation needs to know about the window, the county and its schools."""
+    """The window, county and schools that a row is validated against."""
 
     county_code: str
     county_name: str
@@ -87,7 +87,6 @@ class RowContext:
     primary_schools: dict[str, str] = field(
         default_factory=dict
     )  # any county: code -> name
-    counties: dict[str, str] = field(default_factory=dict)  # code -> name
 
     def __post_init__(self) -> None:
         self._school_by_key: dict[str, str] = {}
@@ -121,7 +120,7 @@ class RowContext:
 def validate_row(
     row: dict[str, str], row_number: int, context: RowContext
 ) -> tuple[dict[str, Any], list[RowError]]:
-    """Check and normalise one row; return the Application values and the problems found."""
+    """Check and normalise one row, returning its Application values and its problems."""
     row = {key: clean_text(value) for key, value in row.items()}
     check = _RowCheck(row, row_number)
     values: dict[str, Any] = {
@@ -218,7 +217,7 @@ def validate_row(
 def _check_age(
     check: _RowCheck, student_id: IdNumber, context: RowContext
 ) -> list[str]:
-    """Reject an under-age grade-1 child; flag other ages outside the entry age for the bureau."""
+    """Reject an under-age grade-1 child, and flag other ages for the bureau to review."""
     expected = (
         context.entry_age if context.stage == Stage.PRIMARY else context.entry_age + 6
     )
@@ -282,7 +281,7 @@ def _check_permit(
 
 
 class _RowCheck:
-    """Collects the problems of one row while its fields are parsed."""
+    """Collector of the problems of one row while its fields are parsed."""
 
     def __init__(self, row: dict[str, str], row_number: int) -> None:
         self.row = row

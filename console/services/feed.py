@@ -1,8 +1,8 @@
 """Pulling the platform's application feed incrementally, with a stored cursor.
 
-The feed is `GET {base}/platform/applications?after=<cursor>&limit=<n>`, answered
-with `{"items": [...], "next_cursor": "...", "has_more": bool}`; each item holds a
-`submission_id` and the canonical application fields. The cursor is stored after
+The feed is `GET {base}/platform/applications?after=<cursor>&limit=<n>`, which
+returns `{"items": [...], "next_cursor": "...", "has_more": bool}`. Each item
+contains a `submission_id` and the canonical application fields. The cursor is stored after
 every page, so an interrupted pull resumes where it stopped. A page read twice
 (after a crash between storing its items and storing the cursor) stores nothing
 twice, because intake skips submission ids it has already stored.
@@ -44,7 +44,7 @@ _RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
 
 @dataclass
 class PullReport:
-    """Counts of one pull, its rejected items and where the cursor stands."""
+    """Counts of one pull, its rejected items and the cursor position."""
 
     feed_url: str
     pages: int = 0
@@ -96,7 +96,7 @@ def pull_feed(
     """Read the feed from the stored cursor until it has nothing more, storing each page.
 
     Items go to the window of their county in the season `year` (latest when
-    None); items of a county without a window are rejected. `restart` forgets
+    None); items of a county without a window are rejected. `restart` ignores
     the stored cursor and reads from the start, which stores nothing twice.
     Raises ServiceUnavailableError when the feed keeps failing after retries;
     the pages read before that stay stored and the next pull resumes after them.

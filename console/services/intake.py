@@ -27,7 +27,7 @@ from sqlmodel import Session
 from console.db import session_scope
 from console.errors import AdmissionsError
 from console.intake.errorfile import write_error_file
-from console.intake.headers import FIELD_LABELS, FIELDS, SUBMISSION_ID
+from console.intake.headers import FIELD_LABELS, SUBMISSION_ID
 from console.intake.normalize import clean_text
 from console.intake.reader import ReadError, Table, open_table
 from console.intake.validate import (
@@ -148,7 +148,7 @@ def mask_value(field_key: str, value: str) -> str:
 
 @dataclass
 class _Existing:
-    """What the import knows of a child's live application in the season."""
+    """The import's record of a child's live application in the season."""
 
     id: int
     status: str
@@ -189,10 +189,11 @@ def import_rows(
     which the caller commits or rolls back.
     Row numbers in errors count from `first_row` (2 for a file with a header),
     or are taken one per row from `row_numbers`.
-    One live application per child per season: a repeated child within the
-    import is rejected naming the earlier row, a re-imported row that changed
-    updates its application (audited), an unchanged one is left alone, and a
-    child whose earlier application was withdrawn or rejected gets a new one.
+    A child has one live application per season. A second row of the same child
+    is rejected with the number of the earlier row, and so is a later submission
+    of a child already stored. A re-imported row with changed values updates its
+    application and audits the change, and an unchanged row is left alone. A child
+    whose earlier application was withdrawn or rejected gets a new one.
     Raises WindowClosedError when the window is closed and nobody overrides it.
     """
     report = ImportReport(import_id=uuid.uuid4().hex[:12])
@@ -473,8 +474,9 @@ def _apply_update(
             same = old == new
         if not same:
             masker = _MASKERS.get(key)
-            shown = [masker(old), masker(new)] if masker else [str(old), str(new)]
-            changes[key] = shown
+            changes[key] = (
+                [masker(old), masker(new)] if masker else [str(old), str(new)]
+            )
     session.execute(
         update(table).where(table.c.id == app_id).values(**values, updated_at=now)
     )
@@ -551,12 +553,6 @@ def _session_for(bind: Session | Engine) -> Iterator[Session]:
         return
     with session_scope(bind) as session:
         yield session
-
-
-def rows_as_canonical(row: Mapping[str, Any]) -> dict[str, str]:
-    """Return a row restricted to the canonical keys, with every value as text."""
-    keys = (*FIELDS, SUBMISSION_ID)
-    return {key: "" if row.get(key) is None else str(row[key]) for key in keys}
 
 
 @dataclass
