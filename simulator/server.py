@@ -11,10 +11,10 @@ import json
 import logging
 import os
 import select
-import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 import weakref
 from collections.abc import Callable
@@ -34,7 +34,7 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 LOOPBACK_HOSTS = ("127.0.0.1", "::1", "localhost")
 ANNOUNCE_PREFIX = "simulator listening on "
-_PR_SET_PDEATHSIG = 1
+PARENT_POLL_SECONDS = 0.5
 
 # Keyword arguments of start_services besides registry, port and host, with their flags.
 FAULT_KEYWORDS = {
@@ -199,10 +199,12 @@ def serve(
     config: ServiceConfig | None = None,
     announce: Callable[[str], None] | None = None,
     registry: dict[str, Any] | None = None,
+    parent_pid: int | None = None,
 ) -> None:
     """Serve on `host`:`port` until interrupted; `announce` receives the base URL.
 
     `registry` skips reading `registry_path` when the caller has loaded it already.
+    With `parent_pid` the server stops soon after that process has exited.
     """
     import uvicorn
 
@@ -231,6 +233,10 @@ def serve(
         workers=1,
     )
     server = uvicorn.Server(uvicorn_config)
+    if parent_pid is not None:
+        threading.Thread(
+            target=_stop_when_orphaned, args=(server, parent_pid), daemon=True
+        ).start()
     logger.info("simulator serving %s on %s", registry_path, url)
     if announce is not None:
         announce(url)
@@ -266,9 +272,21 @@ def serve(
     hidden=True,
     help="启动后在标准输出打印一行地址，供 start_services 读取。",
 )
+@click.option(
+    "--parent-pid",
+    type=int,
+    default=None,
+    hidden=True,
+    help="该进程退出后模拟服务随之停止。",
+)
 @fault_options
 def serve_command(
-    registry_path: Path, host: str, port: int, announce: bool, **options: Any
+    registry_path: Path,
+    host: str,
+    port: int,
+    announce: bool,
+    parent_pid: int | None,
+    **options: Any,
 ) -> None:
     """在本机回环地址上运行模拟服务（报名数据推送、政务数据共享接口、短信网关），Ctrl-C 停止。
 
@@ -301,11 +319,25 @@ def serve_command(
             config=config,
             announce=print_url,
             registry=registry,
+            parent_pid=parent_pid,
         )
     except OSError as exc:
         raise click.ClickException(
             f"无法监听 {host}:{port}：{exc}。请换一个端口，或用 --port 0 自动选择。"
         ) from exc
+
+
+def _stop_when_orphaned(server: Any, parent_pid: int) -> None:
+    # Polling rather than prctl(PR_SET_PDEATHSIG): that signal fires when the thread
+    # that started the child ends, which would stop a server started from a worker.
+    while not server.should_exit:
+        if os.getppid() != parent_pid:
+            logger.warning(
+                "parent process %s exited; stopping the simulator", parent_pid
+            )
+            server.should_exit = True
+            return
+        time.sleep(PARENT_POLL_SECONDS)
 
 
 class RunningServices:
@@ -352,16 +384,6 @@ def _stop_all() -> None:
         services.stop()
 
 
-def _die_with_parent() -> None:
-    # Linux only: the kernel sends SIGTERM to the child when the parent exits, which
-    # covers a parent killed before atexit runs.
-    if sys.platform.startswith("linux"):
-        import ctypes
-
-        libc = ctypes.CDLL(None, use_errno=True)
-        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
-
-
 def start_services(
     registry: Path,
     *,
@@ -391,6 +413,8 @@ def start_services(
         "--port",
         str(port),
         "--announce",
+        "--parent-pid",
+        str(os.getpid()),
     ]
     for keyword, value in faults.items():
         if value is None:
@@ -406,7 +430,6 @@ def start_services(
         stdout=subprocess.PIPE,
         stderr=None,
         text=True,
-        preexec_fn=_die_with_parent,
         env={**os.environ, "PYTHONUNBUFFERED": "1"},
     )
     deadline = time.monotonic() + startup_timeout

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from datetime import date
@@ -349,6 +351,37 @@ def test_stop_ends_process(registry: Path) -> None:
     assert running.process.poll() is not None
     with pytest.raises(httpx.TransportError):
         httpx.get(f"{running.url}/health", timeout=1)
+
+
+def test_server_stops_with_parent(registry: Path, tmp_path: Path) -> None:
+    # A parent that starts the services and is then killed without any cleanup.
+    script = tmp_path / "parent.py"
+    script.write_text(
+        "import sys, time\n"
+        "from pathlib import Path\n"
+        "from simulator.server import start_services\n"
+        f"services = start_services(Path({str(registry)!r}))\n"
+        "print(services.process.pid, flush=True)\n"
+        "time.sleep(60)\n",
+        encoding="utf-8",
+    )
+    parent = subprocess.Popen(
+        [sys.executable, str(script)], stdout=subprocess.PIPE, text=True
+    )
+    assert parent.stdout is not None
+    child_pid = int(parent.stdout.readline())
+    parent.kill()
+    parent.wait()
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline and Path(f"/proc/{child_pid}").exists():
+        status = (
+            Path(f"/proc/{child_pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+        )
+        if status == "Z":
+            break
+        time.sleep(0.1)
+    alive = Path(f"/proc/{child_pid}").exists() and status != "Z"
+    assert not alive
 
 
 def test_unknown_setting_rejected(registry: Path) -> None:
