@@ -21,7 +21,7 @@ import re
 import time
 from collections import Counter, deque
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 from urllib.parse import unquote
@@ -158,8 +158,12 @@ class ServiceState:
         """Install a group's faults, moving outage times from `offset` to the monotonic clock."""
         faults.validate(group)
         if faults.outage_start is not None and faults.outage_end is not None:
-            faults.outage_start += offset
-            faults.outage_end += offset
+            # A copy, so that the caller's settings stay relative and can be reused.
+            faults = replace(
+                faults,
+                outage_start=faults.outage_start + offset,
+                outage_end=faults.outage_end + offset,
+            )
         self.faults[group] = faults
         self.limiters[group] = (
             _RateLimiter(faults.rate_limit) if faults.rate_limit else None

@@ -18,6 +18,7 @@ from sqlmodel import Session, func, select
 
 from console.cli import cli
 from console.models import Application
+from simulator.app import Faults, ServiceConfig, create_app
 from simulator.families import Simulation, generate_families, write_registry
 from simulator.server import RunningServices, start_services
 
@@ -382,6 +383,14 @@ def test_server_stops_with_parent(registry: Path, tmp_path: Path) -> None:
         time.sleep(0.1)
     alive = Path(f"/proc/{child_pid}").exists() and status != "Z"
     assert not alive
+
+
+def test_config_reusable_across_apps(simulation: Simulation) -> None:
+    config = ServiceConfig(gov=Faults(outage_start=5.0, outage_end=10.0))
+    create_app(simulation.registry(), config)
+    create_app(simulation.registry(), config)
+    assert config.gov.outage_start == 5.0
+    assert config.gov.outage_end == 10.0
 
 
 def test_unknown_setting_rejected(registry: Path) -> None:
