@@ -522,3 +522,39 @@ def test_concurrent_import_of_same_child(
     assert "conflicted with a concurrent import" in caplog.text
     assert (report.stored, report.unchanged, report.rejected) == (9, 1, 0)
     assert count_applications(first_engine) == 10
+
+
+def test_damaged_values_repaired_end_to_end(
+    tmp_path: Path, db_url: str, engine: Engine
+) -> None:
+    """A CSV with what spreadsheets and typing do to values stores clean values."""
+    child = make_row(1)["student_id_number"]
+    damaged = make_row(
+        1,
+        student_name=" 阿依古丽 • 买买提 ",
+        student_id_number=" " + child[:6] + " " + child[6:].lower().translate(
+            str.maketrans("0123456789", "０１２３４５６７８９")
+        ),
+        guardian_mobile="+86 138-0000-0001",
+        emergency_mobile="0086 139 0000 0001",
+        permit_issued_on="2023/3/15",
+        permit_expires_on="2026年3月14日",
+        permit_authority="白银市公安局白银分局",
+        permit_address="白银区人民路街道铜城社区1号楼",
+        submitted_at="2025/7/1 8:05:09",
+    )  # fmt: skip
+    path = write_csv(tmp_path / "in.csv", [damaged], encoding="gb18030")
+
+    code, output = run(db_url, "import", str(path))
+
+    assert code == 0, output
+    assert "新增 1 条" in output
+    with session_scope(engine) as session:
+        stored = session.scalars(select(Application)).one()
+    assert stored.student_name == "阿依古丽·买买提"
+    assert stored.student_id_number == child
+    assert stored.guardian_mobile == "13800000001"
+    assert stored.emergency_mobile == "13900000001"
+    assert stored.permit_issued_on == date(2023, 3, 15)
+    assert stored.permit_expires_on == date(2026, 3, 14)
+    assert stored.submitted_at.strftime("%Y-%m-%d %H:%M:%S") == "2025-07-01 00:05:09"
