@@ -289,6 +289,8 @@ def test_addresses_resolve_to_zones(clean: Simulation, zone_index: ZoneIndex) ->
         assert zone is not None, row["address"]
         if child.base_category in ("A", "B"):
             assert zone.school_code == child.zone_school_code, row["address"]
+        if child.base_category == "B":
+            assert zone.urban, row["address"]
 
 
 def test_household_address_decides_d_zone(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from pathlib import Path
 
 import click
@@ -107,9 +108,15 @@ def families_command(
     except OSError as exc:
         raise click.ClickException(f"无法写入文件：{exc}。请检查路径和权限。") from exc
 
+    categories = Counter(child.category for child in simulation.children)
+    mismatched = sum(child.mismatch is not None for child in simulation.children)
+    mistaken = sum(bool(child.mistakes) for child in simulation.children)
     summary = (
         f"已为{COUNTY_NAMES[county]}生成 {count} 名儿童（{simulation.family_count} 户）的申请 "
-        f"{len(simulation.rows)} 份，政务数据已写入 {registry_path}"
+        f"{len(simulation.rows)} 份（"
+        + " ".join(f"{batch}类 {categories[batch]}" for batch in "ABCDE")
+        + f"；政务数据不一致 {mismatched} 人，填报错误 {mistaken} 人），"
+        f"政务数据已写入 {registry_path}"
     )
     if rows_out is not None:
         summary += f"，申请已写入 {rows_out}"
