@@ -66,7 +66,7 @@ def simulate_group() -> None:
     type=click.FloatRange(0, 1),
     default=0.03,
     show_default=True,
-    help="家长填报出错的申请比例（0-1）。",
+    help="家长填报出错的儿童比例（0-1）。",
 )
 @click.option("--no-import", is_flag=True, help="只写文件，不把申请存入数据库。")
 @pass_app
