@@ -162,6 +162,15 @@ def test_sample_minority_name_and_permit_kept(db_url: str, engine: Engine) -> No
     assert permit.permit_expires_on == date(2026, 3, 14)
 
 
+def test_check_flag_stores_nothing(db_url: str, engine: Engine) -> None:
+    code, output = run(db_url, "import", str(SAMPLE), "--check")
+    assert code == 0, output
+    assert "检查（未保存）" in output
+    assert "新增 8 条" in output
+    assert "有误 4 行" in output
+    assert count_applications(engine) == 0
+
+
 def test_strict_flag_fails_on_bad_rows(db_url: str) -> None:
     code, output = run(db_url, "import", str(SAMPLE), "--strict")
     assert code == 1

@@ -175,7 +175,9 @@ def test_date_formats(raw: str) -> None:
     assert parse_date(raw) == date(2018, 9, 1)
 
 
-@pytest.mark.parametrize("raw", ["2018-02-30", "09/01/2018", "明年", "2018-13-01"])
+@pytest.mark.parametrize(
+    "raw", ["2018-02-30", "09/01/2018", "明年", "2018-13-01", "2018", "99999"]
+)
 def test_date_invalid(raw: str) -> None:
     with pytest.raises(ValueProblem):
         parse_date(raw)

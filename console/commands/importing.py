@@ -7,6 +7,7 @@ from pathlib import Path
 import click
 
 from console.commands.options import (
+    COUNTY_NAMES,
     county_option,
     echo_json,
     json_option,
@@ -31,6 +32,8 @@ from console.context import AppContext
 @click.option("--override-window", is_flag=True,
               help="报名窗口关闭时仍然导入（以当前操作员身份记入审计日志）。")  # fmt: skip
 @click.option("--strict", is_flag=True, help="有任何一行有误时以退出码 1 结束。")
+@click.option("--check", "dry_run", is_flag=True,
+              help="只检查文件并报告问题，不保存任何数据。")  # fmt: skip
 @click.option("--chunk-size", type=click.IntRange(1, 100_000), default=1000,
               show_default=True, help="每个事务保存的行数。")  # fmt: skip
 @json_option()
@@ -46,6 +49,7 @@ def import_command(
     errors_path: Path | None,
     override_window: bool,
     strict: bool,
+    dry_run: bool,
     chunk_size: int,
     as_json: bool,
 ) -> None:
@@ -64,6 +68,7 @@ def import_command(
         app.engine, file, actor=app.operator, county_code=county, year=season_year,
         stage=stage, encoding=encoding, sheet=sheet, errors_path=errors_path,
         override_by=app.operator if override_window else None, chunk_size=chunk_size,
+        dry_run=dry_run,
     )  # fmt: skip
     report = outcome.report
     if as_json:
@@ -77,8 +82,12 @@ def import_command(
                 err=True,
             )
         source = outcome.table.encoding or "XLSX"
+        verb = "检查（未保存）" if dry_run else "导入"
+        county = COUNTY_NAMES.get(
+            outcome.window.county_code, outcome.window.county_code
+        )
         click.echo(
-            f"{file.name}（{source}）导入 {outcome.window.county_code} 报名窗口："
+            f"{file.name}（{source}）{verb}{county}报名窗口："
             f"新增 {report.stored} 条，更新 {report.updated} 条，未变 {report.unchanged} 条，"
             f"有误 {report.rejected} 行，空行 {report.blank} 行。"
         )

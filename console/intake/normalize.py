@@ -12,8 +12,9 @@ from datetime import date, datetime, timedelta
 
 # Excel's day 0 for serial dates (the 1900 system, with its leap-year bug folded in).
 EXCEL_EPOCH = date(1899, 12, 30)
-# Serials between these bounds are read as dates: 1900-01-01 to 2099-12-31.
-_SERIAL_RANGE = (1, 73415)
+# Serials between these bounds are read as dates: 1927-05-18 to 2099-12-31. Smaller
+# numbers are more likely a typed year or a typo than a date in an application.
+_SERIAL_RANGE = (10000, 73415)
 
 # Characters used in place of the middle dot (U+00B7) of minority and foreign names.
 _MIDDLE_DOTS = re.compile(

@@ -180,6 +180,7 @@ def import_rows(
     chunk_size: int = DEFAULT_CHUNK_SIZE,
     override_by: str | None = None,
     today: date | None = None,
+    dry_run: bool = False,
 ) -> ImportReport:
     """Validate rows of canonical field keys and store the good ones in `window`.
 
@@ -194,11 +195,16 @@ def import_rows(
     of a child already stored. A re-imported row with changed values updates its
     application and audits the change, and an unchanged row is left alone. A child
     whose earlier application was withdrawn or rejected gets a new one.
+    With `dry_run` nothing is written: the report counts what would be stored
+    and updated, and lists the same problems.
     Raises WindowClosedError when the window is closed and nobody overrides it.
     """
     report = ImportReport(import_id=uuid.uuid4().hex[:12])
     with _session_for(bind) as session:
-        require_open(window, override_by=override_by, session=session)
+        if not dry_run:
+            require_open(window, override_by=override_by, session=session)
+        elif not override_by:
+            require_open(window)  # a dry run records no override
         context = _load_context(session, window, today or date.today())
         live, history, refs = _load_existing(session, window.season_id)
     logger.info(
@@ -223,6 +229,11 @@ def import_rows(
                     row_number, row, context, part, pending, live, history, refs,
                     seen_rows, window,
                 )  # fmt: skip
+            if dry_run:
+                part.stored += len(pending.inserts)
+                part.updated += len(pending.updates)
+                report.merge(part)
+                break
             try:
                 _write_chunk(bind, pending, window=window, source=source,
                              actor=actor, report=part, live=live)  # fmt: skip
@@ -579,6 +590,7 @@ def import_file(
     errors_path: Path | None = None,
     override_by: str | None = None,
     chunk_size: int = DEFAULT_CHUNK_SIZE,
+    dry_run: bool = False,
 ) -> FileImport:
     """Import a CSV or XLSX file into the window of its county, chunk by chunk.
 
@@ -605,6 +617,7 @@ def import_file(
     report = import_rows(
         engine, _rows_of(table), window=window, source="import", actor=actor,
         first_row=table.first_row, chunk_size=chunk_size, override_by=override_by,
+        dry_run=dry_run,
     )  # fmt: skip
     outcome = FileImport(report=report, table=table, window=window)
     if errors_path is not None and report.errors:
