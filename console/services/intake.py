@@ -77,7 +77,7 @@ _HASHED = (
     "guardian_name", "guardian_id_number", "guardian_relation", "guardian_mobile",
     "property_certificate_no", "permit_issued_on", "permit_expires_on",
     "permit_authority", "permit_address", "emergency_name", "emergency_id_number",
-    "emergency_relation", "emergency_mobile", "consent", "submitted_at",
+    "emergency_relation", "emergency_mobile", "consent",
 )  # fmt: skip
 
 
@@ -385,14 +385,11 @@ def _other_window_error(
 
 
 def _digest(values: Mapping[str, Any], *, has_time: bool) -> str:
-    parts = []
-    for key in _HASHED:
-        if key == "submitted_at" and not has_time:
-            continue
-        value = values.get(key)
-        if isinstance(value, datetime):
-            value = value.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S")
-        parts.append(f"{key}={'' if value is None else value}")
+    """Return a digest of the imported values; the submission time counts when given."""
+    parts = ["" if values.get(key) is None else str(values[key]) for key in _HASHED]
+    if has_time:
+        submitted = values["submitted_at"].astimezone(UTC)
+        parts.append(submitted.strftime("%Y-%m-%d %H:%M:%S"))
     return hashlib.blake2b("\x1f".join(parts).encode(), digest_size=16).hexdigest()
 
 
