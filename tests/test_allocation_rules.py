@@ -164,7 +164,7 @@ def rank_at(child: ChildResult, school: str) -> tuple[int, str]:
 
 
 def preferred_over_result(child: ChildResult) -> tuple[str, ...]:
-    """Options the child ranks above the seat it holds (all of them when unplaced)."""
+    """Options the child ranks above its placement, or all of them when unplaced."""
     if child.school is None:
         return child.options
     return child.options[: child.options.index(child.school)]

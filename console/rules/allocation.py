@@ -5,9 +5,9 @@ them until its seats are full. Priority is the batch (A before B before C, D, E)
 sibling priority, then the county's tie-break chain for the batch, then the child's lottery
 number. Batch C children arrive with the bureau's school as their zone school.
 
-Phase 2, adjustment: the children left without a seat, in the same priority order, each
-take the first school with a free seat from their options: the preferred school, then the
-schools within the county's radius of their home, nearest first.
+Phase 2, adjustment: the children left without a seat go in the same priority order.
+Each takes the first school with a free seat from their options, which are the preferred
+school, then the schools within the county's radius of their home, nearest first.
 
 The outcome has these properties, which tests check on random instances:
 
@@ -43,7 +43,7 @@ PHASE_ZONE = "zone"
 PHASE_ADJUST = "adjust"
 PHASE_UNPLACED = "unplaced"
 
-# Reasons stored with each result; the service turns them into Chinese text.
+# Reasons stored with each result. The service turns them into Chinese text.
 REASON_ZONE = "zone"  # admitted by the school of the child's zone
 REASON_BUREAU = "bureau"  # batch C: admitted by the school the bureau set
 REASON_PREFERRED = "preferred"  # adjusted to the preferred school
@@ -59,7 +59,7 @@ _MISSING_TIME = "9999-12-31T23:59:59"
 
 @dataclass(frozen=True, slots=True)
 class Child:
-    """One child to place. `ref` is unique; `token` is the lottery pseudonym."""
+    """One child to place. `ref` is unique, and `token` is the lottery pseudonym."""
 
     ref: str
     token: str
@@ -82,19 +82,21 @@ class SchoolSeats:
 
 @dataclass(frozen=True)
 class AllocationProblem:
-    """Everything the algorithm reads; the same problem always gives the same result."""
+    """Everything the algorithm reads. The same problem always gives the same result."""
 
     children: Sequence[Child]
     schools: Sequence[SchoolSeats]
     # Home location -> (school code, distance in km) within the county's radius, nearest first.
     nearby: Mapping[str, Sequence[tuple[str, float]]] = field(default_factory=dict)
-    # Batch -> tie-break chain; the lottery number always breaks what the chain leaves tied.
+    # Batch -> tie-break chain. The lottery number breaks any tie that the chain leaves.
     tiebreak: Mapping[str, Sequence[str]] = field(default_factory=dict)
     seed: str = ""
     sibling_priority: bool = True
 
 
-@dataclass(frozen=True, slots=True)
+# Not frozen, because a frozen dataclass took about five times as long to build on
+# CPython 3.11, which matters for 100,000 children. Treat instances as read-only.
+@dataclass(slots=True)
 class ChildResult:
     ref: str
     token: str
@@ -104,9 +106,7 @@ class ChildResult:
     priority_key: str
     key_used: tuple[str, ...]
     lottery: str
-    rank_in_batch: (
-        int  # 1-based rank among the children of the same zone school and batch
-    )
+    rank_in_batch: int  # 1-based rank among the zone school's children of the batch
     options: tuple[str, ...]  # schools the child accepts, in the child's order
     school: str | None
     phase: str
@@ -144,7 +144,7 @@ class AllocationResult:
         }
 
     def to_json(self) -> str:
-        """Serialise the result; equal results give equal bytes."""
+        """Serialise the result so that equal results give equal bytes."""
         return json.dumps(self.to_dict(), ensure_ascii=False, sort_keys=True)
 
 
@@ -219,7 +219,7 @@ def child_options(
 
 
 def allocate(problem: AllocationProblem) -> AllocationResult:
-    """Place every child of the problem; see the module docstring for the rules."""
+    """Place every child of the problem by the rules in the module docstring."""
     seats = {school.code: school.seats for school in problem.schools}
     if len(seats) != len(problem.schools):
         raise ValueError("duplicate school codes in the problem")
@@ -256,21 +256,22 @@ def allocate(problem: AllocationProblem) -> AllocationResult:
             options_cache[cache_key] = options
         school_code, phase, reason, distance = placed[child.ref]
         results.append(
+            # Positional arguments in field order, because keyword arguments are slower.
             ChildResult(
-                ref=child.ref,
-                token=child.token,
-                batch=child.batch,
-                zone_school=child.zone_school,
-                preferred_school=child.preferred_school,
-                priority_key=keys[child.ref],
-                key_used=chains[child.batch],
-                lottery=lotteries[child.ref],
-                rank_in_batch=ranks[child.ref],
-                options=options,
-                school=school_code,
-                phase=phase,
-                reason=reason,
-                distance_km=None if distance is None else round(distance, 3),
+                child.ref,
+                child.token,
+                child.batch,
+                child.zone_school,
+                child.preferred_school,
+                keys[child.ref],
+                chains[child.batch],
+                lotteries[child.ref],
+                ranks[child.ref],
+                options,
+                school_code,
+                phase,
+                reason,
+                None if distance is None else round(distance, 3),
             )
         )
     schools = tuple(stats[code] for code in sorted(stats))
@@ -333,31 +334,35 @@ def _place(
     stats: dict[str, SchoolResult],
     nearby: Mapping[str, Sequence[tuple[str, float]]],
 ) -> tuple[Placed, dict[str, int]]:
-    """Run zone admission and adjustment; return ref -> (school, phase, reason, distance)
-    and ref -> rank in batch, and count admissions into `stats`."""
+    """Run zone admission and adjustment, and count admissions into `stats`.
+
+    Return ref -> (school, phase, reason, distance) and ref -> rank in batch.
+    """
     seats = {code: school.seats for code, school in stats.items()}
-    by_zone: dict[str | None, list[Child]] = defaultdict(list)
+    # Entries are (key, ref, child): keys sort the entries, and refs are unique, so two
+    # Child objects are never compared.
+    by_zone: dict[str, list[tuple[str, str, Child]]] = defaultdict(list)
+    waiting: list[tuple[str, str, Child]] = []  # children without a seat so far
     for child in children:
-        zone = child.zone_school if child.zone_school in seats else None
-        by_zone[zone].append(child)
+        entry = (keys[child.ref], child.ref, child)
+        if child.zone_school is not None and child.zone_school in seats:
+            by_zone[child.zone_school].append(entry)
+        else:
+            waiting.append(entry)
+
+    placed: Placed = {}
     ranks: dict[str, int] = {}
-    for group in by_zone.values():
-        group.sort(key=lambda c: keys[c.ref])
-        counters: dict[str, int] = defaultdict(int)
-        for child in group:
-            counters[child.batch] += 1
-            ranks[child.ref] = counters[child.batch]
 
-    placed: dict[str, tuple[str | None, str, str, float | None]] = {}
-
-    # Phase 1: zone admission.
-    waiting: list[Child] = list(by_zone.get(None, ()))
+    # Phase 1: zone admission, in priority order inside each zone.
     for zone, group in by_zone.items():
-        if zone is None:
-            continue
+        group.sort()
         school = stats[zone]
         school.zone_applicants = len(group)
-        for child in group:
+        counters: dict[str, int] = defaultdict(int)
+        for entry in group:
+            child = entry[2]
+            counters[child.batch] += 1
+            ranks[child.ref] = counters[child.batch]
             if school.filled < school.seats:
                 school.filled += 1
                 school.admitted[child.batch] += 1
@@ -365,13 +370,20 @@ def _place(
                 placed[child.ref] = (zone, PHASE_ZONE, reason, None)
             else:
                 school.overflow += 1
-                waiting.append(child)
+                waiting.append(entry)
+    # Children without a zone school are ranked inside their batch among themselves.
+    counters = defaultdict(int)
+    for _key, ref, child in sorted(
+        entry for entry in waiting if entry[2].ref not in ranks
+    ):
+        counters[child.batch] += 1
+        ranks[ref] = counters[child.batch]
 
     # Phase 2: adjustment in priority order. Seats only fill, so a per-home pointer past
     # the full schools at the head of each nearest-first list never has to move back.
-    waiting.sort(key=lambda c: keys[c.ref])
+    waiting.sort()
     pointers: dict[str, int] = defaultdict(int)
-    for child in waiting:
+    for _key, _ref, child in waiting:
         choice: tuple[str, str, float | None] | None = None
         preferred = child.preferred_school
         if preferred in stats and stats[preferred].free > 0:
@@ -443,7 +455,7 @@ class PublishedChild:
 
 @dataclass
 class Verification:
-    """Outcome of repeating a recorded draw; `problems` is empty when everything matches."""
+    """Outcome of repeating a recorded draw. `problems` is empty when everything matches."""
 
     children: int
     input_hash: str
@@ -465,9 +477,10 @@ def verify_draw(
 ) -> Verification:
     """Repeat a recorded draw from its published inputs and list every difference.
 
-    Checks, in order: the hash of the token list, the seed derived from the published
-    value and that hash, each child's lottery number and its place at the end of the
-    priority key, and finally the placements, repeated from the recorded keys and options.
+    The checks run in this order. First the hash of the token list, then the seed
+    derived from the published value and that hash. Then each child's lottery number and
+    its place at the end of the priority key. Last, the placements, repeated from the
+    recorded keys and options.
     Problem texts are in Chinese because staff read them.
     """
     from console.rules.lottery import derive_seed, input_hash

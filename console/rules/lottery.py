@@ -39,5 +39,5 @@ def derive_seed(seed_source: str, list_hash: str) -> str:
 
 
 def lottery_number(seed: str, token: str) -> str:
-    """Return a child's lottery number: 16 hex digits; the lower number wins a tie."""
+    """Return a child's lottery number of 16 hex digits. The lower number wins a tie."""
     return hashlib.sha256(f"{seed}:{token}".encode()).hexdigest()[:16]

@@ -73,7 +73,7 @@ class SchoolRow:
 
 @dataclass
 class AllocationReport:
-    """Outcome of one run, committed or dry: per-school rows and per-child results."""
+    """Outcome of one run, committed or dry, with per-school rows and per-child results."""
 
     season_year: int
     county_code: str
@@ -194,8 +194,8 @@ def run_allocation(
     """Allocate the classified children of one county and stage, and store it if `commit`.
 
     A committed run adds one AllocationRun, one Placement per child and the new status of
-    each application to the session, all in the caller's transaction: a failure before the
-    caller commits leaves nothing behind. Raise AdmissionsError when an approved run of
+    each application to the session, all in the caller's transaction, so a failure before
+    the caller commits leaves nothing behind. Raise AdmissionsError when an approved run of
     the same scope exists and has not been reopened.
     """
     _refuse_if_approved(
@@ -523,10 +523,10 @@ def _apply_place_lock(
     """Move children of batch A or B whose property already placed another family's child
     within `policy.place_lock_years` seasons (学位锁定) down to D or E.
 
-    A property counts for one family per season too: among families that give the same
+    A property counts for one family per season too. Among families that give the same
     certificate this season, the one whose child has the higher priority keeps it.
     A family is a guardian ID number. Siblings (same guardian) are exempt from the lock
-    when the policy says so.
+    when `place_lock_sibling_exempt` is set.
     """
     # NOTE: after the move the child keeps the zone school of the property address, because
     # the application stores one zone school. The batch, and so the priority, is lower.
@@ -718,56 +718,57 @@ def explain_text(
     detail: dict[str, Any], *, names: dict[str, str], radius_km: float
 ) -> str:
     """Return the Chinese explanation of one placement from its stored detail."""
-    batch = detail["batch"]
-    zone = detail.get("zone_school")
-    keys = "、".join(KEY_LABELS.get(key, key) for key in detail.get("key_used", []))
     parts = []
     if detail.get("place_lock"):
         parts.append(detail["place_lock"] + "。")
-    if zone:
-        label = "教育局指定学校" if batch == "C" else "片区学校"
-        parts.append(
-            f"{label}：{names.get(zone, zone)}；{batch} 批次内排第 {detail['rank_in_batch']} 名"
-            f"（排序依据：{batch} 批次优先于后续批次，同胞优先，{keys}；"
-            f"摇号号码 {detail['lottery']}）。"
-        )
-    else:
-        parts.append(
-            f"无片区学校，{batch} 批次，排在所有学校片区内儿童之后"
-            f"（排序依据：{keys}；摇号号码 {detail['lottery']}）。"
-        )
-    school = detail.get("school")
+    parts.append(_explain_rank(detail, names=names))
+    parts.append(_explain_result(detail, names=names, radius_km=radius_km))
+    return "".join(parts)
+
+
+def _explain_rank(detail: dict[str, Any], *, names: dict[str, str]) -> str:
+    batch = detail["batch"]
+    zone = detail.get("zone_school")
+    keys = "、".join(KEY_LABELS.get(key, key) for key in detail.get("key_used", []))
+    sibling_flag = detail.get("priority_key", "").split("|")[1:2]
+    sibling = "，享受同胞优先" if sibling_flag == ["0"] else ""
+    basis = f"排序依据：{keys}；摇号号码 {detail['lottery']}{sibling}"
+
+    if not zone:
+        return f"无片区学校，{batch} 批次，排在各校片区内儿童之后（{basis}）。"
+    label = "教育局指定学校" if batch == "C" else "片区学校"
+    return (
+        f"{label}：{names.get(zone, zone)}；{batch} 批次内排第 "
+        f"{detail['rank_in_batch']} 名（批次按 A、B、C、D、E 先后录取；{basis}）。"
+    )
+
+
+def _explain_result(
+    detail: dict[str, Any], *, names: dict[str, str], radius_km: float
+) -> str:
+    school = detail.get("school") or ""
     phase = detail.get("phase")
     reason = detail.get("reason")
     if phase == rules.PHASE_ZONE:
-        parts.append(
-            f"结果：{PHASE_LABELS[phase]}，{names.get(school or '', school)}。"
-        )
-    elif phase == rules.PHASE_ADJUST:
-        if zone:
-            parts.append("片区学校学位已满，进入调剂。")
-        how = (
-            "意向学校有空余学位"
-            if reason == rules.REASON_PREFERRED
-            else "按距离就近安排"
-        )
+        return f"结果：{PHASE_LABELS[rules.PHASE_ZONE]}，{names.get(school, school)}。"
+
+    if phase == rules.PHASE_ADJUST:
+        full = "片区学校学位已满，进入调剂。" if detail.get("zone_school") else ""
+        if reason == rules.REASON_PREFERRED:
+            how = "意向学校有空余学位"
+        else:
+            how = "按距离就近安排"
         distance = detail.get("distance_km")
         far = f"，距家 {distance:.1f} 公里" if distance is not None else ""
-        parts.append(
-            f"结果：调剂录取，{names.get(school or '', school)}（{how}{far}）。"
-        )
-    else:
-        options = "、".join(names.get(code, code) for code in detail.get("options", []))
-        if reason == rules.REASON_NO_OPTIONS:
-            parts.append(
-                "结果：未安排。没有片区学校、意向学校和家庭住址位置，已报教育局统筹。"
-            )
-        else:
-            parts.append(
-                f"结果：未安排。可选学校（{options or '无'}，半径 {radius_km:g} 公里内）"
-                "轮到时均已满额，已报教育局统筹。"
-            )
-    return "".join(parts)
+        return f"{full}结果：调剂录取，{names.get(school, school)}（{how}{far}）。"
+
+    if reason == rules.REASON_NO_OPTIONS:
+        return "结果：未安排。没有片区学校、意向学校和家庭住址位置，已报教育局统筹。"
+    options = "、".join(names.get(code, code) for code in detail.get("options", []))
+    return (
+        f"结果：未安排。可选学校（{options or '无'}，半径 {radius_km:g} 公里内）"
+        "轮到时均已满额，已报教育局统筹。"
+    )
 
 
 def get_run(session: Session, run_id: int) -> AllocationRun:
@@ -802,7 +803,7 @@ def latest_run(
 
 
 def approve_run(session: Session, *, run_id: int, actor: str) -> AllocationRun:
-    """Lock a committed run and record who approved it; a locked scope refuses new runs."""
+    """Lock a committed run and record who approved it. A locked scope rejects new runs."""
     run = get_run(session, run_id)
     if run.state == "approved":
         raise AdmissionsError(
@@ -813,6 +814,7 @@ def approve_run(session: Session, *, run_id: int, actor: str) -> AllocationRun:
             f"分配记录 {run_id} 的状态是 {run.state}，只能审定最新保存的分配。"
             "请用 admissions allocate --commit 重新生成后再审定。"
         )
+
     newer = session.exec(
         select(AllocationRun.id).where(
             AllocationRun.season_id == run.season_id,
@@ -826,6 +828,7 @@ def approve_run(session: Session, *, run_id: int, actor: str) -> AllocationRun:
         raise AdmissionsError(
             f"分配记录 {run_id} 之后已有第 {newer} 次分配，请审定最新一次。"
         )
+
     run.state = "approved"
     run.approved_at = utcnow()
     run.approved_by = actor
@@ -843,7 +846,7 @@ def approve_run(session: Session, *, run_id: int, actor: str) -> AllocationRun:
 def reopen_run(
     session: Session, *, run_id: int, actor: str, reason: str
 ) -> AllocationRun:
-    """Unlock an approved run so the scope may be allocated again; the reason is audited."""
+    """Unlock an approved run so that its scope may be allocated again, and audit why."""
     if not reason.strip():
         raise AdmissionsError("重新开放已审定的分配必须说明原因，请用 --reason 填写。")
     run = get_run(session, run_id)
@@ -945,8 +948,8 @@ def export_document(
 ) -> dict[str, Any]:
     """Return the published form of a run: run, schools and one record per child.
 
-    Names and ID numbers are masked unless `unmask`; the child token stands in for the
-    ID number in the lottery. The document is enough to repeat the draw and to check the
+    Names and ID numbers are masked unless `unmask`. The child token replaces the ID
+    number in the lottery. The document is enough to repeat the draw and to check the
     allocation's properties without the database.
     """
     from console.rules.masking import mask_id_number, mask_name
