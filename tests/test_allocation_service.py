@@ -499,3 +499,83 @@ def test_place_lock_lowers_batch_of_other_family(engine: Engine) -> None:
     assert sibling.batch == "A"
     # The child of the family that used the property before has an older sibling there.
     assert sibling.priority_key.split("|")[1] == "0"
+
+
+def test_cli_approve_reopen_and_diff(engine: Engine) -> None:
+    with session_scope(engine) as session:
+        add_children(session, 50, batch="E")
+    url = str(engine.url)
+    runner = CliRunner()
+    first = runner.invoke(
+        cli, ["--db", url, "allocate", "--county", "620402", "--commit", "--json"]
+    )
+    assert first.exit_code == 0, first.output
+    run_id = json.loads(first.output)["run_id"]
+
+    approved = runner.invoke(
+        cli, ["--db", url, "--operator", "chief", "allocate", "approve", str(run_id)]
+    )
+    assert approved.exit_code == 0, approved.output
+    assert "chief" in approved.output
+
+    refused = runner.invoke(
+        cli, ["--db", url, "allocate", "--county", "620402", "--commit"]
+    )
+    assert refused.exit_code == 1
+    assert "分配已锁定" in refused.output
+
+    reopened = runner.invoke(
+        cli, ["--db", url, "allocate", "reopen", str(run_id), "--reason", "申诉核实"]
+    )
+    assert reopened.exit_code == 0, reopened.output
+    second = runner.invoke(
+        cli,
+        [
+            "--db",
+            url,
+            "allocate",
+            "--county",
+            "620402",
+            "--commit",
+            "--seed-source",
+            "x",
+        ],
+    )
+    assert second.exit_code == 0, second.output
+
+    diff = runner.invoke(
+        cli, ["--db", url, "allocate", "diff", str(run_id), str(run_id + 1)]
+    )
+    assert diff.exit_code == 0, diff.output
+    assert "名儿童结果不同" in diff.output
+    verified = runner.invoke(cli, ["--db", url, "allocate", "verify", str(run_id + 1)])
+    assert verified.exit_code == 0, verified.output
+    assert "复核通过" in verified.output
+
+
+def test_cli_requires_mode(engine: Engine) -> None:
+    result = CliRunner().invoke(
+        cli, ["--db", str(engine.url), "allocate", "--county", "白银区"]
+    )
+    assert result.exit_code == 2
+    assert "--dry-run" in result.output
+
+
+def test_junior_batch_c_goes_to_bureau_school(engine: Engine) -> None:
+    with session_scope(engine) as session:
+        open_window(
+            session, year=2025, county_code=COUNTY, stage="junior", actor="tester"
+        )
+        (app_id,) = add_children(
+            session, 1, stage="junior", primary="620402P06", batch="C"
+        )
+        application = session.get(Application, app_id)
+        assert application is not None
+        application.preferred_school_code = "620402J02"
+        session.add(application)
+    commit_run(engine, stage="junior")
+    with Session(engine) as session:
+        placement, _run = placement_of(session, application_id=app_id)
+    assert placement.school_code == "620402J02"
+    assert placement.phase == "zone"
+    assert "教育局指定学校" in placement.explanation

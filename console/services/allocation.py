@@ -33,6 +33,8 @@ logger = logging.getLogger(__name__)
 # Applications that take part in a run. Placed and unplaced ones come from an earlier,
 # not yet approved run of the same scope and are allocated again.
 INPUT_STATUSES = (Status.CLASSIFIED, Status.PLACED, Status.UNPLACED)
+# Batch used when a classified application has none, so that one hand-edited row does not
+# stop a run. The classifier sets a batch on every application it classifies.
 BATCH_FALLBACK_IN_AREA = "A"
 BATCH_FALLBACK_OUT_OF_AREA = "E"
 FLUSH_EVERY = 2000
@@ -430,15 +432,16 @@ def _batch_and_zone(
     high that their primary school feeds, and graduates of other primaries have no zone
     school, so every school admits them only after the children of its zone.
     """
+    zone = app.zone_school_code
+    fallback = BATCH_FALLBACK_OUT_OF_AREA
     if stage == Stage.JUNIOR:
         zone = feeder.get(app.primary_school_code or "")
-        fallback = BATCH_FALLBACK_IN_AREA if zone else BATCH_FALLBACK_OUT_OF_AREA
-        batch = app.batch if app.batch in rules.BATCHES else fallback
-        return batch, zone
-    batch = app.batch if app.batch in rules.BATCHES else BATCH_FALLBACK_OUT_OF_AREA
+        if zone is not None:
+            fallback = BATCH_FALLBACK_IN_AREA
+    batch = app.batch if app.batch in rules.BATCHES else fallback
     if batch == "C":
         return batch, app.preferred_school_code or app.zone_school_code
-    return batch, app.zone_school_code
+    return batch, zone
 
 
 def _feeder_map(schools: Iterable[School]) -> dict[str, str]:
