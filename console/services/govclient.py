@@ -1,15 +1,19 @@
 """HTTP client for the government data-sharing interfaces (政务数据共享).
 
-One long-lived httpx.AsyncClient per batch with explicit timeouts and connection limits.
-Failed calls are retried with exponential back-off and jitter (honouring Retry-After on
-HTTP 429), and a circuit breaker per interface stops calling a service that keeps failing.
+One long-lived, thread-safe httpx.Client per batch with explicit timeouts and connection
+limits; callers run calls concurrently from a thread pool. (On this project's 2-core test
+machine the synchronous client in threads made about 1,300 loopback calls per second
+against about 375 for httpx.AsyncClient, because the async client's own CPU cost
+dominates on loopback.) Failed calls are retried with exponential back-off and jitter
+(honouring Retry-After on HTTP 429), and a circuit breaker per interface stops calling a
+service that keeps failing.
 """
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import random
+import threading
 import time
 from collections import deque
 from dataclasses import dataclass, field
@@ -58,8 +62,13 @@ class CircuitBreaker:
     outcomes: deque[bool] = field(default_factory=deque)
     opened_at: float | None = None
     trips: int = 0
+    lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def allow(self) -> bool:
+        with self.lock:
+            return self._allow()
+
+    def _allow(self) -> bool:
         if self.opened_at is None:
             return True
         if time.monotonic() - self.opened_at >= self.cooldown:
@@ -71,9 +80,14 @@ class CircuitBreaker:
         return False
 
     def succeeded(self) -> None:
-        self._record(True)
+        with self.lock:
+            self._record(True)
 
     def failed(self) -> None:
+        with self.lock:
+            self._failed()
+
+    def _failed(self) -> None:
         self._record(False)
         failures = self.outcomes.count(False)
         if (
@@ -104,7 +118,7 @@ class RetryPolicy:
 
 
 class GovClient:
-    """Calls the interfaces under a concurrency limit; use as an async context manager."""
+    """Calls the interfaces; thread-safe, and a context manager that closes the connections."""
 
     def __init__(
         self,
@@ -117,7 +131,7 @@ class GovClient:
         breaker_cooldown: float = 5.0,
     ) -> None:
         self.retry = retry or RetryPolicy()
-        self._client = httpx.AsyncClient(
+        self._client = httpx.Client(
             base_url=base_url,
             timeout=httpx.Timeout(self.retry.timeout, connect=2.0),
             limits=httpx.Limits(
@@ -126,18 +140,17 @@ class GovClient:
             headers={"X-Requester": quote(operator), "X-Purpose": quote(purpose)},
         )
         self.purpose = purpose
-        self._semaphore = asyncio.Semaphore(concurrency)
         self.breakers = {
             name: CircuitBreaker(cooldown=breaker_cooldown) for name in INTERFACES
         }
 
-    async def __aenter__(self) -> GovClient:
+    def __enter__(self) -> GovClient:
         return self
 
-    async def __aexit__(self, *_exc: object) -> None:
-        await self._client.aclose()
+    def __exit__(self, *_exc: object) -> None:
+        self._client.close()
 
-    async def call(self, interface: str, id_number: str) -> CallResult:
+    def call(self, interface: str, id_number: str) -> CallResult:
         """Query one interface for one person; never raises for a service failure."""
         path, _label = INTERFACES[interface]
         breaker = self.breakers[interface]
@@ -155,10 +168,7 @@ class GovClient:
             )
             delay *= random.uniform(0.5, 1.0)
             try:
-                async with self._semaphore:
-                    response = await self._client.post(
-                        path, json={"id_number": id_number}
-                    )
+                response = self._client.post(path, json={"id_number": id_number})
                 last_status = response.status_code
                 if response.status_code == 200:
                     body = response.json()
@@ -195,7 +205,7 @@ class GovClient:
                 "retrying %s after %s (attempt %d)", interface, last_error, attempts
             )
             if attempts < self.retry.attempts:
-                await asyncio.sleep(delay)
+                time.sleep(delay)
         log.warning(
             "lookup %s failed after %d attempts: %s", interface, attempts, last_error
         )

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import time
 from collections import Counter
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 from sqlalchemy.engine import Engine
@@ -43,7 +43,7 @@ class LookupReport:
         return sum(self.calls.values())
 
 
-async def _lookups_for(
+def _lookups_for(
     client: GovClient, item: _Pending
 ) -> list[tuple[str, str, CallResult]]:
     """Run the calls one application still needs; the permit check follows from the household record."""
@@ -55,9 +55,7 @@ async def _lookups_for(
     if item.has_permit_fields:
         first.append(("residence_permit", item.guardian_id))
     first = [(name, subject) for name, subject in first if name not in item.done]
-    results = await asyncio.gather(
-        *(client.call(name, subject) for name, subject in first)
-    )
+    results = [client.call(name, subject) for name, subject in first]
     out = [
         (name, subject, result)
         for (name, subject), result in zip(first, results, strict=True)
@@ -73,7 +71,7 @@ async def _lookups_for(
             (
                 "population",
                 item.student_id,
-                await client.call("population", item.student_id),
+                client.call("population", item.student_id),
             )
         )
     non_local = (
@@ -93,7 +91,7 @@ async def _lookups_for(
             (
                 "residence_permit",
                 item.guardian_id,
-                await client.call("residence_permit", item.guardian_id),
+                client.call("residence_permit", item.guardian_id),
             )
         )
     return out
@@ -167,24 +165,23 @@ def run_lookups(
     report = LookupReport(applications=len(pending))
     started = time.monotonic()
 
-    async def run() -> None:
-        async with GovClient(
+    # Each worker thread runs one application's calls in turn; applications run in parallel.
+    with (
+        GovClient(
             base_url,
             operator=actor,
             purpose=PURPOSE,
             concurrency=concurrency,
             retry=retry,
-        ) as client:
-            for start in range(0, len(pending), chunk_size):
-                chunk = pending[start : start + chunk_size]
-                results = await asyncio.gather(
-                    *(_lookups_for(client, item) for item in chunk)
-                )
-                _store_chunk(engine, chunk, results, actor=actor, report=report)
-                if progress:
-                    progress(min(start + chunk_size, len(pending)), len(pending))
-
-    asyncio.run(run())
+        ) as client,
+        ThreadPoolExecutor(concurrency, thread_name_prefix="lookup") as pool,
+    ):
+        for start in range(0, len(pending), chunk_size):
+            chunk = pending[start : start + chunk_size]
+            results = list(pool.map(lambda item: _lookups_for(client, item), chunk))
+            _store_chunk(engine, chunk, results, actor=actor, report=report)
+            if progress:
+                progress(min(start + chunk_size, len(pending)), len(pending))
     report.seconds = time.monotonic() - started
     log.info(
         "lookups done: %d applications, %d calls, %.1f s",

@@ -9,10 +9,11 @@ a message that did leave before a crash.
 
 from __future__ import annotations
 
-import asyncio
 import logging
+import time
 import uuid
 from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import timedelta
 
@@ -189,63 +190,63 @@ def claim_notices(
     return token, claimed
 
 
-async def _send_all(
-    base_url: str, notices: list[Notice], concurrency: int
-) -> list[tuple[Notice, str | None, str]]:
-    semaphore = asyncio.Semaphore(concurrency)
-    async with httpx.AsyncClient(
+def _sms_client(base_url: str, concurrency: int) -> httpx.Client:
+    return httpx.Client(
         base_url=base_url,
         timeout=httpx.Timeout(5.0, connect=2.0),
         limits=httpx.Limits(max_connections=concurrency),
-    ) as client:
+    )
 
-        async def send(notice: Notice) -> tuple[Notice, str | None, str]:
+
+def _send_all(
+    base_url: str, notices: list[Notice], concurrency: int
+) -> list[tuple[Notice, str | None, str]]:
+    """Send each notice, retrying server errors; return (notice, message id, error)."""
+    with _sms_client(base_url, concurrency) as client:
+
+        def send(notice: Notice) -> tuple[Notice, str | None, str]:
+            error = ""
             for attempt in range(3):
                 try:
-                    async with semaphore:
-                        response = await client.post(
-                            "/sms/send",
-                            json={
-                                "mobile": notice.mobile,
-                                "text": notice.text,
-                                "idempotency_key": notice.dedup_key,
-                            },
-                        )
+                    response = client.post(
+                        "/sms/send",
+                        json={
+                            "mobile": notice.mobile,
+                            "text": notice.text,
+                            "idempotency_key": notice.dedup_key,
+                        },
+                    )
                     if response.status_code == 200:
                         return notice, response.json()["message_id"], ""
                     error = f"短信网关返回 HTTP {response.status_code}"
                     if response.status_code < 500 and response.status_code != 429:
-                        return notice, None, error
+                        break
                 except httpx.HTTPError as exc:
                     error = f"短信网关连接失败：{type(exc).__name__}"
-                await asyncio.sleep(0.2 * 2**attempt)
+                time.sleep(0.2 * 2**attempt)
             log.warning("sms for notice %s failed: %s", notice.id, error)
             return notice, None, error
 
-        return await asyncio.gather(*(send(n) for n in notices))
+        with ThreadPoolExecutor(concurrency, thread_name_prefix="sms") as pool:
+            return list(pool.map(send, notices))
 
 
-async def _fetch_receipts(
+def _fetch_receipts(
     base_url: str, message_ids: list[str], concurrency: int
 ) -> dict[str, dict]:
-    semaphore = asyncio.Semaphore(concurrency)
-    async with httpx.AsyncClient(
-        base_url=base_url, timeout=5.0, limits=httpx.Limits(max_connections=concurrency)
-    ) as client:
+    """Poll the gateway for each message's delivery receipt."""
+    with _sms_client(base_url, concurrency) as client:
 
-        async def fetch(message_id: str) -> tuple[str, dict | None]:
+        def fetch(message_id: str) -> tuple[str, dict | None]:
             try:
-                async with semaphore:
-                    response = await client.get(f"/sms/messages/{message_id}")
-                return (
-                    message_id,
-                    response.json() if response.status_code == 200 else None,
-                )
+                response = client.get(f"/sms/messages/{message_id}")
             except httpx.HTTPError as exc:
                 log.warning("receipt for %s not fetched: %s", message_id, exc)
                 return message_id, None
+            return message_id, response.json() if response.status_code == 200 else None
 
-        pairs = await asyncio.gather(*(fetch(m) for m in message_ids))
+        with ThreadPoolExecutor(concurrency, thread_name_prefix="receipt") as pool:
+            pairs = list(pool.map(fetch, message_ids))
     return {m: body for m, body in pairs if body}
 
 
@@ -263,7 +264,7 @@ def send_notices(
     _token, claimed = claim_notices(
         engine, season_id=season_id, county_code=county_code, max_attempts=max_attempts
     )
-    results = asyncio.run(_send_all(base_url, claimed, concurrency)) if claimed else []
+    results = _send_all(base_url, claimed, concurrency) if claimed else []
     now = utcnow()
     with Session(engine) as session:
         for notice, message_id, error in results:
@@ -296,17 +297,8 @@ def send_notices(
                 )
             )
         )
-    receipts = (
-        asyncio.run(
-            _fetch_receipts(
-                base_url,
-                [n.gateway_message_id for n in sent if n.gateway_message_id],
-                concurrency,
-            )
-        )
-        if sent
-        else {}
-    )
+    message_ids = [n.gateway_message_id for n in sent if n.gateway_message_id]
+    receipts = _fetch_receipts(base_url, message_ids, concurrency) if sent else {}
     with Session(engine) as session:
         for notice in sent:
             body = receipts.get(notice.gateway_message_id or "")

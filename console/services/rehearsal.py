@@ -145,7 +145,7 @@ def run_rehearsal(
             session.commit()
         state["import"] = report
         return (
-            f"家庭 {families} 户，申请 {len(simulation.rows)} 份：入库 {report.stored}，"
+            f"家庭 {simulation.family_count} 户，儿童 {families} 人，申请 {len(simulation.rows)} 份：入库 {report.stored}，"
             f"退回 {report.rejected}"
         )
 
