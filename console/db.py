@@ -26,12 +26,19 @@ def resolve_url(url: str | None) -> str:
 
 
 def _configure_sqlite(dbapi_connection, _record) -> None:  # type: ignore[no-untyped-def]
+    # Let SQLAlchemy, not the sqlite3 module, emit BEGIN: the module's own transaction
+    # handling commits on SAVEPOINT/RELEASE, which would break nested transactions.
+    dbapi_connection.isolation_level = None
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.execute("PRAGMA busy_timeout=30000")
     cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.close()
+
+
+def _begin_sqlite(connection) -> None:  # type: ignore[no-untyped-def]
+    connection.exec_driver_sql("BEGIN")
 
 
 def make_engine(url: str | None = None) -> Engine:
@@ -42,6 +49,7 @@ def make_engine(url: str | None = None) -> Engine:
     if resolved.startswith("sqlite"):
         engine = create_engine(resolved, connect_args={"timeout": 30})
         event.listen(engine, "connect", _configure_sqlite)
+        event.listen(engine, "begin", _begin_sqlite)
     else:
         engine = create_engine(resolved, pool_pre_ping=True)
     return engine
