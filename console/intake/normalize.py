@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from collections.abc import Mapping
 from datetime import date, datetime, timedelta
 
 # Excel's day 0 for serial dates (the 1900 system, with its leap-year bug folded in).
@@ -21,7 +22,7 @@ _MIDDLE_DOTS = re.compile(
     r"\s*[\u00b7\u0387\u2022\u2027\u2219\u22c5\u30fb\uff65\u25cf\u2024.。．]\s*"
 )
 _SPACES = re.compile(r"\s+")
-_UNUSUAL_SPACE = re.compile(r"\s\s|[^\S ]")
+_HAN = re.compile(r"[\u4e00-\u9fff]")
 _SCIENTIFIC = re.compile(r"^[+-]?\d+(\.\d+)?E[+-]?\d+$")
 _NUMERIC_FLOAT = re.compile(r"^\d{15,18}\.0+$")
 _DATE_PATTERNS = (
@@ -29,6 +30,7 @@ _DATE_PATTERNS = (
     re.compile(r"^(\d{4})年(\d{1,2})月(\d{1,2})日?$"),
     re.compile(r"^(\d{4})(\d{2})(\d{2})$"),
 )
+_SERIAL = re.compile(r"\d{1,5}(\.\d+)?")
 _TIME = re.compile(r"^(\d{1,2}):(\d{2})(?::(\d{2})(?:\.\d+)?)?$")
 
 
@@ -47,35 +49,67 @@ def clean_text(raw: str | None) -> str:
         return ""
     text = raw if isinstance(raw, str) else str(raw)
     # Most cells are already clean; the checks below are cheaper than rewriting them.
-    if not unicodedata.is_normalized("NFKC", text):
+    # ASCII text is always NFKC-normalised.
+    if not text.isascii() and not unicodedata.is_normalized("NFKC", text):
         text = unicodedata.normalize("NFKC", text)
     if "\ufeff" in text:
         text = text.replace("\ufeff", "")
-    if _UNUSUAL_SPACE.search(text):
+    # Every whitespace character but the space is unprintable, so this finds each
+    # run of whitespace that is not a single space.
+    if "  " in text or not text.isprintable():
         text = _SPACES.sub(" ", text)
     return text.strip()
 
 
-def normalize_name(raw: str | None) -> str:
-    """Return a person's name without spaces and with U+00B7 as its middle dot."""
-    text = clean_text(raw)
+def clean_row(row: Mapping[str, str | None]) -> dict[str, str]:
+    """Return the row with `clean_text` applied to every value.
+
+    Rows are checked whole first: NFKC works on each cell separately when they
+    are joined by "|", which never combines with its neighbours, so a joined row
+    that is normalised, printable and free of double spaces has only cells that
+    need no more than `strip`.
+    """
+    try:
+        joined = "|".join(row.values())  # type: ignore[arg-type]
+    except TypeError:  # a None or a number among the values
+        return {key: clean_text(value) for key, value in row.items()}
+    if (
+        (joined.isascii() or unicodedata.is_normalized("NFKC", joined))
+        and "  " not in joined
+        and joined.isprintable()
+    ):
+        return {key: value.strip() for key, value in row.items()}  # type: ignore[union-attr]
+    return {key: clean_text(value) for key, value in row.items()}
+
+
+def normalize_name(raw: str | None, *, cleaned: bool = False) -> str:
+    """Return a person's name without spaces and with U+00B7 as its middle dot.
+
+    With `cleaned` the text is taken as already passed through `clean_text`.
+    """
+    text = (raw or "") if cleaned else clean_text(raw)
     if not text:
         return ""
-    if re.search(r"[\u4e00-\u9fff]", text):
+    if _HAN.search(text):
         text = text.replace(" ", "")
         text = _MIDDLE_DOTS.sub("\u00b7", text).strip("\u00b7")
     return text
 
 
-def normalize_id_text(raw: str | None) -> str:
+def normalize_id_text(raw: str | None, *, cleaned: bool = False) -> str:
     """Return an ID number in upper case without spaces; raise ValueProblem if a spreadsheet damaged it.
 
     A spreadsheet keeps only 15 significant digits of a number, so an ID number
     stored as a number ends in zeros that may still pass the check character.
     Such a value is rejected even when its check character is valid.
+    With `cleaned` the text is taken as already passed through `clean_text`.
     """
-    text = clean_text(raw).replace(" ", "").replace("-", "").lstrip("'").upper()
-    if _SCIENTIFIC.match(text) or _NUMERIC_FLOAT.match(text):
+    text = (raw or "") if cleaned else clean_text(raw)
+    text = text.replace(" ", "").replace("-", "").lstrip("'").upper()
+    # Both damaged forms contain an E or a decimal point; most values have neither.
+    if ("E" in text or "." in text) and (
+        _SCIENTIFIC.match(text) or _NUMERIC_FLOAT.match(text)
+    ):
         raise ValueProblem(
             f"身份证号“{clean_text(raw)}”被表格软件按数字保存，后几位已丢失",
             "在原始表格中把该列设为“文本”格式，按证件重新录入完整的18位号码后再导入",
@@ -83,11 +117,20 @@ def normalize_id_text(raw: str | None) -> str:
     return text
 
 
-def parse_date(raw: str | None) -> date:
-    """Read 2018-09-01, 2018/9/1, 2018.9.1, 2018年9月1日, 20180901 or an Excel serial."""
-    text = clean_text(raw).replace(" ", "")
+def parse_date(raw: str | None, *, cleaned: bool = False) -> date:
+    """Read 2018-09-01, 2018/9/1, 2018.9.1, 2018年9月1日, 20180901 or an Excel serial.
+
+    With `cleaned` the text is taken as already passed through `clean_text`.
+    """
+    text = ((raw or "") if cleaned else clean_text(raw)).replace(" ", "")
     if not text:
         raise ValueProblem("日期为空", "填写日期，格式如 2018-09-01")
+    if len(text) == 10 and _is_iso_date(text):
+        # The common YYYY-MM-DD form; anything it rejects takes the general path.
+        try:
+            return date.fromisoformat(text)
+        except ValueError:
+            pass
     if text[:10].count("-") == 2 and ("T" in text or len(text) > 10):
         text = re.split(r"[T ]", text, maxsplit=1)[0] if "T" in text else text[:10]
     serial = _excel_serial(text)
@@ -107,18 +150,28 @@ def parse_date(raw: str | None) -> date:
     )
 
 
-def parse_local_datetime(raw: str | None) -> datetime:
-    """Read a local date and time (2025-07-01 08:27:21, 2025/7/1 8:27 or a serial); naive."""
-    text = clean_text(raw)
+def parse_local_datetime(raw: str | None, *, cleaned: bool = False) -> datetime:
+    """Read a local date and time (2025-07-01 08:27:21, 2025/7/1 8:27 or a serial); naive.
+
+    With `cleaned` the text is taken as already passed through `clean_text`.
+    """
+    text = (raw or "") if cleaned else clean_text(raw)
     if not text:
         raise ValueProblem("时间为空", "填写时间，格式如 2025-07-01 08:30:00")
+    if len(text) == 19 and _is_iso_date(text[:10]) and text[10] == " ":
+        # The platform's YYYY-MM-DD HH:MM:SS; anything it rejects takes the general
+        # path, which explains the problem.
+        try:
+            return datetime.fromisoformat(text)
+        except ValueError:
+            pass
     serial = _excel_serial(text.replace(" ", ""))
     if serial is not None:
         # A serial is a fraction of days, so round to the nearest whole second.
         start = datetime.combine(EXCEL_EPOCH, datetime.min.time())
         return start + timedelta(seconds=round(serial * 86400))
     parts = text.replace("T", " ").split(" ")
-    day = parse_date(parts[0])
+    day = parse_date(parts[0], cleaned=True)
     if len(parts) == 1:
         return datetime.combine(day, datetime.min.time())
     match = _TIME.match("".join(parts[1:]))
@@ -135,9 +188,20 @@ def parse_local_datetime(raw: str | None) -> datetime:
     return datetime(day.year, day.month, day.day, hour, minute, second)
 
 
+def _is_iso_date(text: str) -> bool:
+    """Tell whether 10 characters read YYYY-MM-DD (not an ISO week date, say)."""
+    return (
+        text[4] == "-"
+        and text[7] == "-"
+        and text[:4].isdigit()
+        and text[5:7].isdigit()
+        and text[8:].isdigit()
+    )
+
+
 def _excel_serial(text: str) -> float | None:
     """Return the serial as a number when `text` looks like an Excel date serial."""
-    if not re.fullmatch(r"\d{1,5}(\.\d+)?", text):
+    if not _SERIAL.fullmatch(text):
         return None
     value = float(text)
     low, high = _SERIAL_RANGE
@@ -164,9 +228,9 @@ _CONSENT = {
 }
 
 
-def parse_consent(raw: str | None) -> bool:
+def parse_consent(raw: str | None, *, cleaned: bool = False) -> bool:
     """Return True for 是/同意 and False for 否 or an empty cell."""
-    text = clean_text(raw).lower()
+    text = ((raw or "") if cleaned else clean_text(raw)).lower()
     if text not in _CONSENT:
         raise ValueProblem(f"数据查询授权“{clean_text(raw)}”无法识别", "填写“是”或“否”")
     return _CONSENT[text]
@@ -175,9 +239,9 @@ def parse_consent(raw: str | None) -> bool:
 POLICIES = ("无", "高层次人才子女", "其他优抚政策子女")
 
 
-def parse_policy(raw: str | None) -> str:
+def parse_policy(raw: str | None, *, cleaned: bool = False) -> str:
     """Return one of 无, 高层次人才子女, 其他优抚政策子女; an empty cell is 无."""
-    text = clean_text(raw).replace(" ", "")
+    text = ((raw or "") if cleaned else clean_text(raw)).replace(" ", "")
     if text in ("", "无", "否", "none"):
         return "无"
     for policy in POLICIES[1:]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from typing import Any
@@ -10,7 +11,7 @@ from zoneinfo import ZoneInfo
 from console.intake.headers import FIELD_LABELS, SUBMISSION_ID
 from console.intake.normalize import (
     ValueProblem,
-    clean_text,
+    clean_row,
     normalize_id_text,
     normalize_name,
     parse_consent,
@@ -118,10 +119,16 @@ class RowContext:
 
 
 def validate_row(
-    row: dict[str, str], row_number: int, context: RowContext
+    row: Mapping[str, str | None], row_number: int, context: RowContext
 ) -> tuple[dict[str, Any], list[RowError]]:
     """Check and normalise one row, returning its Application values and its problems."""
-    row = {key: clean_text(value) for key, value in row.items()}
+    return validate_clean_row(clean_row(row), row_number, context)
+
+
+def validate_clean_row(
+    row: dict[str, str], row_number: int, context: RowContext
+) -> tuple[dict[str, Any], list[RowError]]:
+    """Do what `validate_row` does, for a row that already went through `clean_row`."""
     check = _RowCheck(row, row_number)
     values: dict[str, Any] = {
         "county_code": context.county_code,
@@ -134,13 +141,14 @@ def validate_row(
             check.fail(key, "不能为空", f"填写{FIELD_LABELS[key]}")
 
     # Student: the ID number gives the birth date and gender, never typed separately.
-    values["student_name"] = normalize_name(row.get("student_name"))
+    values["student_name"] = normalize_name(row.get("student_name"), cleaned=True)
     student_id = check.id_number("student_id_number", context.today)
     if student_id is not None:
+        birth_date = student_id.birth_date
         values["student_id_number"] = student_id.value
         values["gender"] = student_id.gender
-        values["birth_date"] = student_id.birth_date
-        flags.extend(_check_age(check, student_id, context))
+        values["birth_date"] = birth_date
+        flags.extend(_check_age(check, birth_date, context))
     values["address"] = row.get("address", "")
     values["preferential_policy"] = (
         check.parse("preferential_policy", parse_policy) or "无"
@@ -178,7 +186,9 @@ def validate_row(
 
     # Guardian and emergency contact.
     for person in ("guardian", "emergency"):
-        values[f"{person}_name"] = normalize_name(row.get(f"{person}_name"))
+        values[f"{person}_name"] = normalize_name(
+            row.get(f"{person}_name"), cleaned=True
+        )
         person_id = check.id_number(f"{person}_id_number", context.today)
         if person_id is not None:
             values[f"{person}_id_number"] = person_id.value
@@ -188,9 +198,9 @@ def validate_row(
                     "与学生身份证号相同",
                     f"填写{FIELD_LABELS[person + '_name']}本人的身份证号",
                 )
-        values[f"{person}_relation"] = clean_text(
-            row.get(f"{person}_relation")
-        ).replace(" ", "")
+        values[f"{person}_relation"] = row.get(f"{person}_relation", "").replace(
+            " ", ""
+        )
         values[f"{person}_mobile"] = check.mobile(f"{person}_mobile")
     values["property_certificate_no"] = row.get("property_certificate_no", "") or None
 
@@ -214,19 +224,17 @@ def validate_row(
     return values, check.errors
 
 
-def _check_age(
-    check: _RowCheck, student_id: IdNumber, context: RowContext
-) -> list[str]:
+def _check_age(check: _RowCheck, birth_date: date, context: RowContext) -> list[str]:
     """Reject an under-age grade-1 child, and flag other ages for the bureau to review."""
     expected = (
         context.entry_age if context.stage == Stage.PRIMARY else context.entry_age + 6
     )
-    age = age_on(student_id.birth_date, context.age_cutoff)
+    age = age_on(birth_date, context.age_cutoff)
     if age < expected and context.stage == Stage.PRIMARY:
         latest = context.age_cutoff.replace(year=context.age_cutoff.year - expected)
         check.fail(
             "student_id_number",
-            f"出生日期{student_id.birth_date:%Y-%m-%d}晚于入学年龄截止日，"
+            f"出生日期{birth_date:%Y-%m-%d}晚于入学年龄截止日，"
             f"{context.age_cutoff:%Y-%m-%d}时未满{expected}周岁",
             f"本年度只接收{latest:%Y-%m-%d}及以前出生的儿童，请核对身份证号或下一年度报名",
         )
@@ -299,7 +307,7 @@ class _RowCheck:
 
     def parse(self, key: str, parser: Any) -> Any:
         try:
-            return parser(self.row.get(key))
+            return parser(self.row.get(key), cleaned=True)
         except ValueProblem as problem:
             self.fail(key, problem.message, problem.fix)
             return None
@@ -309,7 +317,7 @@ class _RowCheck:
         if not raw:
             return None
         try:
-            return parse_id_number(normalize_id_text(raw), today=today)
+            return parse_id_number(normalize_id_text(raw, cleaned=True), today=today)
         except ValueProblem as problem:
             self.fail(key, problem.message, problem.fix)
         except InvalidIdNumber as exc:

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Table as SATable
-from sqlalchemy import insert, select, update
+from sqlalchemy import select, update
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session
@@ -28,7 +28,7 @@ from console.db import session_scope
 from console.errors import AdmissionsError
 from console.intake.errorfile import write_error_file
 from console.intake.headers import FIELD_LABELS, SUBMISSION_ID
-from console.intake.normalize import clean_text
+from console.intake.normalize import clean_row, clean_text
 from console.intake.reader import ReadError, Table, open_table
 from console.intake.validate import (
     LOCAL_TIME,
@@ -36,7 +36,7 @@ from console.intake.validate import (
     RowContext,
     RowError,
     SchoolRef,
-    validate_row,
+    validate_clean_row,
 )
 from console.models import (
     STATUS_LABELS,
@@ -50,6 +50,7 @@ from console.models import (
 )
 from console.policy import load_policies
 from console.rules.masking import mask_id_number, mask_mobile
+from console.services.bulk import insert_many
 from console.services.seasons import get_window, require_open
 
 logger = logging.getLogger(__name__)
@@ -276,20 +277,22 @@ def _triage(
     window: Window,
 ) -> None:
     """Decide what one row does: insert, update, nothing, or reject with errors."""
-    if not any(clean_text(value) for value in row.values()):
+    cleaned = clean_row(row)
+    if not any(cleaned.values()):
         report.blank += 1
         return
-    reference = clean_text(row.get(SUBMISSION_ID))
+    reference = cleaned.get(SUBMISSION_ID, "")
     if reference and reference in refs:
         report.unchanged += 1  # the same platform submission, already stored
         return
-    values, errors = validate_row(dict(row), row_number, context)
+    values, errors = validate_clean_row(cleaned, row_number, context)
     if errors:
         _reject(report, errors)
         return
 
     student_id = values["student_id_number"]
-    digest = _digest(values, has_time=bool(clean_text(row.get("submitted_at"))))
+    has_time = bool(cleaned.get("submitted_at"))
+    digest = _digest(values, has_time=has_time)
     earlier_row = seen_rows.get(student_id)
     if earlier_row is not None:
         _reject(report, [_duplicate_error(row_number, student_id, earlier_row)])
@@ -301,7 +304,7 @@ def _triage(
     existing = live.get(student_id)
     if existing is None:
         values["intake_hash"] = digest
-        if not clean_text(row.get("submitted_at")):
+        if not has_time:
             values["submitted_at"] = datetime.now(UTC)
         pending.inserts.append(values)
         pending.insert_rows.append(row_number)
@@ -315,9 +318,7 @@ def _triage(
         report.unchanged += 1
         return
     # Another submission of the same child is a second application, not a correction.
-    if clean_text(row.get("submitted_at")) and not _same_moment(
-        existing.submitted_at, values["submitted_at"]
-    ):
+    if has_time and not _same_moment(existing.submitted_at, values["submitted_at"]):
         _reject(report, [_second_submission_error(row_number, student_id, existing)])
         return
     if existing.status not in UPDATABLE_STATUSES:
@@ -329,7 +330,7 @@ def _triage(
         )])  # fmt: skip
         return
     values["intake_hash"] = digest
-    if not clean_text(row.get("submitted_at")):
+    if not has_time:
         values.pop("submitted_at")  # keep the time the application first arrived
     existing.intake_hash = digest
     pending.updates.append((existing.id, row_number, values))
@@ -386,10 +387,11 @@ def _other_window_error(
 
 def _digest(values: Mapping[str, Any], *, has_time: bool) -> str:
     """Return a digest of the imported values; the submission time counts when given."""
-    parts = ["" if values.get(key) is None else str(values[key]) for key in _HASHED]
+    parts = ["" if value is None else str(value) for value in map(values.get, _HASHED)]
     if has_time:
         submitted = values["submitted_at"].astimezone(UTC)
-        parts.append(submitted.strftime("%Y-%m-%d %H:%M:%S"))
+        # The same text as strftime("%Y-%m-%d %H:%M:%S") for four-digit years.
+        parts.append(submitted.isoformat(sep=" ", timespec="seconds")[:19])
     return hashlib.blake2b("\x1f".join(parts).encode(), digest_size=16).hexdigest()
 
 
@@ -411,10 +413,10 @@ def _write_chunk(
         audit_rows: list[dict[str, Any]] = []
         new_ids: list[int] = []
         if pending.inserts:
-            for values in pending.inserts:
-                values.update(season_id=window.season_id, source=source,
-                              created_at=now, updated_at=now)  # fmt: skip
-            session.execute(insert(_APPLICATIONS), pending.inserts)
+            insert_many(session, _APPLICATIONS, pending.inserts, constants={
+                "season_id": window.season_id, "source": source,
+                "created_at": now, "updated_at": now,
+            })  # fmt: skip
             new_ids = _ids_of_inserted(session, window.season_id, pending.inserts)
             for app_id, values, row_number in zip(
                 new_ids, pending.inserts, pending.insert_rows, strict=True
@@ -426,14 +428,16 @@ def _write_chunk(
                 if previous is not None:
                     action = "application.resubmit"
                     detail["previous_application"] = previous
-                audit_rows.append(_audit(now, actor, action, app_id, detail))
+                audit_rows.append(_audit(action, app_id, detail))
         for app_id, row_number, values in pending.updates:
             changes = _apply_update(session, app_id, values, now)
-            audit_rows.append(_audit(now, actor, "application.update", app_id, {
+            audit_rows.append(_audit("application.update", app_id, {
                 "import": report.import_id, "row": row_number, "source": source,
                 "changes": changes,
             }))  # fmt: skip
-        session.execute(insert(_AUDIT_EVENTS), audit_rows)
+        insert_many(session, _AUDIT_EVENTS, audit_rows, constants={
+            "at": now, "actor": actor, "entity": "application",
+        })  # fmt: skip
 
     # Only a committed (or flushed) chunk becomes known to the rows after it.
     for app_id, values in zip(new_ids, pending.inserts, strict=True):
@@ -491,10 +495,8 @@ def _apply_update(
     return changes
 
 
-def _audit(now: datetime, actor: str, action: str, app_id: int,
-           detail: dict[str, Any]) -> dict[str, Any]:  # fmt: skip
-    return {"at": now, "actor": actor, "action": action, "entity": "application",
-            "entity_id": str(app_id), "detail": detail}  # fmt: skip
+def _audit(action: str, app_id: int, detail: dict[str, Any]) -> dict[str, Any]:
+    return {"action": action, "entity_id": str(app_id), "detail": detail}
 
 
 def _load_context(session: Session, window: Window, today: date) -> RowContext:
@@ -639,10 +641,14 @@ def _county_of_file(session: Session, table: Table) -> str:
     names = {d.code: d.name for d in session.scalars(select(Division))}
     by_name = {name: code for code, name in names.items()}
     found: set[str] = set()
-    for row in table.rows():
-        text = clean_text(row.get("county")).replace(" ", "")
-        if text:
-            found.add(by_name.get(text, text))
+    if "county" in table.mapping.keys:
+        column = table.mapping.keys.index("county")
+        # Only the county column is read, and each distinct cell is cleaned once.
+        cells = {cells[column] for cells in table.records() if column < len(cells)}
+        for cell in cells:
+            text = clean_text(cell).replace(" ", "")
+            if text:
+                found.add(by_name.get(text, text))
     counties = sorted(code for code in found if code in names)
     if len(counties) == 1:
         return counties[0]
