@@ -12,6 +12,8 @@ import pytest
 from console.intake.headers import HeaderError, map_headers
 from console.intake.normalize import (
     ValueProblem,
+    clean_row,
+    clean_text,
     normalize_id_text,
     normalize_name,
     parse_consent,
@@ -189,6 +191,52 @@ def test_local_datetime_formats() -> None:
     assert parse_local_datetime("2025/7/1 8:27:21") == expected
     assert parse_local_datetime("2025-07-01T08:27:21") == expected
     assert parse_local_datetime("45839.3522222222") == datetime(2025, 7, 1, 8, 27, 12)
+
+
+@pytest.mark.parametrize(
+    "raw", ["2025-07-01 24:00:00", "2025-02-30 08:00:00", "2025-W27-1 08:00:00",
+            "2025-07-01 08:61:00"],
+)  # fmt: skip
+def test_local_datetime_invalid(raw: str) -> None:
+    with pytest.raises(ValueProblem):
+        parse_local_datetime(raw)
+
+
+def test_date_iso_week_form_rejected() -> None:
+    with pytest.raises(ValueProblem):
+        parse_date("2025-W27-1")
+
+
+# Cells damaged the ways spreadsheets and typing damage them, one per column.
+DAMAGED_CELLS = {
+    "full_width": "６２０４０２",
+    "ideographic_space": "王　子涵",
+    "no_break_space": "白银区\u00a0人民路",
+    "tab": "人民路\t小学",
+    "newline": "第1行\n第2行",
+    "double_space": "a  b",
+    "byte_order_mark": "\ufeff学生姓名",
+    "padded": "  是 ",
+    "empty": "",
+    "combining_accent": "Jose\u0301",
+    "zero_width_space": "张\u200b三",
+}
+
+
+@pytest.mark.parametrize("key", sorted(DAMAGED_CELLS))
+def test_clean_row_matches_clean_text(key: str) -> None:
+    row = {"name": "王测试", key: DAMAGED_CELLS[key], "school": " 人民路小学 "}
+    cleaned = clean_row(row)
+    for column, value in row.items():
+        assert cleaned[column] == clean_text(value), column
+
+
+def test_clean_row_accepts_none_and_clean_rows() -> None:
+    assert clean_row({"a": None, "b": " x "}) == {"a": "", "b": "x"}
+    assert clean_row({"a": " 王测试 ", "b": "2025-07-01"}) == {
+        "a": "王测试",
+        "b": "2025-07-01",
+    }
 
 
 @pytest.mark.parametrize(

@@ -14,6 +14,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import date, datetime, time
 from pathlib import Path
+from typing import Any
 
 from console.intake.headers import HeaderError, HeaderMapping, map_headers
 
@@ -47,6 +48,9 @@ class Table:
     delimiter: str = ","
     sheet: str | None = None
     _text: str | None = None
+    # The parsed worksheet, kept so that the header search, the county scan and
+    # the import parse the workbook once.
+    _worksheet: Any = None
 
     @property
     def first_row(self) -> int:
@@ -67,7 +71,9 @@ class Table:
 
     def _all_rows(self) -> Iterator[list[str]]:
         if self.format == "xlsx":
-            return _xlsx_rows(self.path, self.sheet)
+            if self._worksheet is None:
+                self._worksheet = _load_worksheet(self.path, self.sheet)
+            return _xlsx_rows(self.path, self._worksheet)
         assert self._text is not None
         return csv.reader(io.StringIO(self._text, newline=""), delimiter=self.delimiter)
 
@@ -169,21 +175,31 @@ def _find_header(rows: Iterator[list[str]], path: Path) -> tuple[int, HeaderMapp
     )
 
 
-def _xlsx_rows(path: Path, sheet: str | None) -> Iterator[list[str]]:
+def _load_worksheet(path: Path, sheet: str | None) -> Any:
     from python_calamine import CalamineError, CalamineWorkbook
 
     try:
         workbook = CalamineWorkbook.from_path(str(path))
         if sheet is None:
-            worksheet = workbook.get_sheet_by_index(0)
-        elif sheet in workbook.sheet_names:
-            worksheet = workbook.get_sheet_by_name(sheet)
-        else:
-            raise ReadError(
-                f"{path.name} 中没有工作表“{sheet}”，可选：{'、'.join(workbook.sheet_names)}"
-            )
+            return workbook.get_sheet_by_index(0)
+        if sheet in workbook.sheet_names:
+            return workbook.get_sheet_by_name(sheet)
+    except CalamineError as exc:
+        raise ReadError(
+            f"无法读取 XLSX 文件 {path.name}：{exc}。请确认文件未损坏"
+        ) from exc
+    raise ReadError(
+        f"{path.name} 中没有工作表“{sheet}”，可选：{'、'.join(workbook.sheet_names)}"
+    )
+
+
+def _xlsx_rows(path: Path, worksheet: Any) -> Iterator[list[str]]:
+    from python_calamine import CalamineError
+
+    try:
         for cells in worksheet.iter_rows():
-            yield [cell_text(cell) for cell in cells]
+            # Most cells are text already; only the others need cell_text.
+            yield [cell if cell.__class__ is str else cell_text(cell) for cell in cells]
     except CalamineError as exc:
         raise ReadError(
             f"无法读取 XLSX 文件 {path.name}：{exc}。请确认文件未损坏"

@@ -31,6 +31,13 @@ PERMIT_FIELDS = (
     "permit_authority",
     "permit_address",
 )
+_NO_PERMIT = dict.fromkeys(PERMIT_FIELDS)
+# The name, ID number, relation and mobile fields of the guardian and the emergency
+# contact.
+_CONTACT_FIELDS = tuple(
+    (f"{person}_name", f"{person}_id_number", f"{person}_relation", f"{person}_mobile")
+    for person in ("guardian", "emergency")
+)
 REQUIRED_FIELDS = (
     "student_name",
     "student_id_number",
@@ -136,9 +143,10 @@ def validate_clean_row(
     }
     flags: list[str] = []
 
-    for key in REQUIRED_FIELDS:
-        if not row.get(key, ""):
-            check.fail(key, "不能为空", f"填写{FIELD_LABELS[key]}")
+    if not all(map(row.get, REQUIRED_FIELDS)):
+        for key in REQUIRED_FIELDS:
+            if not row.get(key, ""):
+                check.fail(key, "不能为空", f"填写{FIELD_LABELS[key]}")
 
     # Student: the ID number gives the birth date and gender, never typed separately.
     values["student_name"] = normalize_name(row.get("student_name"), cleaned=True)
@@ -185,28 +193,24 @@ def validate_clean_row(
                 flags.append("primary_school_unlisted")
 
     # Guardian and emergency contact.
-    for person in ("guardian", "emergency"):
-        values[f"{person}_name"] = normalize_name(
-            row.get(f"{person}_name"), cleaned=True
-        )
-        person_id = check.id_number(f"{person}_id_number", context.today)
+    for name_key, id_key, relation_key, mobile_key in _CONTACT_FIELDS:
+        values[name_key] = normalize_name(row.get(name_key), cleaned=True)
+        person_id = check.id_number(id_key, context.today)
         if person_id is not None:
-            values[f"{person}_id_number"] = person_id.value
+            values[id_key] = person_id.value
             if student_id is not None and person_id.value == student_id.value:
                 check.fail(
-                    f"{person}_id_number",
+                    id_key,
                     "与学生身份证号相同",
-                    f"填写{FIELD_LABELS[person + '_name']}本人的身份证号",
+                    f"填写{FIELD_LABELS[name_key]}本人的身份证号",
                 )
-        values[f"{person}_relation"] = row.get(f"{person}_relation", "").replace(
-            " ", ""
-        )
-        values[f"{person}_mobile"] = check.mobile(f"{person}_mobile")
+        values[relation_key] = row.get(relation_key, "").replace(" ", "")
+        values[mobile_key] = check.mobile(mobile_key)
     values["property_certificate_no"] = row.get("property_certificate_no", "") or None
 
     # Residence permit: the non-local form has it, and then all four fields are required.
-    values.update(dict.fromkeys(PERMIT_FIELDS))
-    if any(row.get(key, "") for key in PERMIT_FIELDS):
+    values.update(_NO_PERMIT)
+    if any(map(row.get, PERMIT_FIELDS)):
         _check_permit(check, row, values, context)
 
     consent = check.parse("consent", parse_consent)

@@ -68,7 +68,7 @@ def insert_many(
         )
     ]
     processed = [
-        (index, process)
+        (index, process, process(None) is None)
         for index, process in enumerate(processors[: len(keys)])
         if process is not None
     ]
@@ -76,8 +76,10 @@ def insert_many(
     parameters = []
     for row in rows:
         line = list(values_of(row)) if len(keys) > 1 else [values_of(row)]
-        for index, process in processed:
-            line[index] = process(line[index])
+        for index, process, keeps_none in processed:
+            value = line[index]
+            if value is not None or not keeps_none:
+                line[index] = process(value)
         line.extend(constant_values)
         parameters.append(tuple(line))
     connection.exec_driver_sql(statement, parameters)
