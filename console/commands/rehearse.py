@@ -16,7 +16,7 @@ from console.context import AppContext
     type=click.IntRange(1, 2_000_000),
     default=2000,
     show_default=True,
-    help="模拟儿童数（双胞胎计为两人）。",
+    help="模拟家庭的适龄儿童数，每人一份申请（双胞胎计为两人）。",
 )
 @county_option()
 @click.option(
