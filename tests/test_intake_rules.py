@@ -130,6 +130,29 @@ def test_headers_unknown_and_ignored_columns() -> None:
     assert mapping.unknown == ("备注",)
 
 
+@pytest.mark.parametrize(
+    ("cells", "expected"),
+    [
+        (["王测试", "女", "7"], {"student_name": "王测试", "county": "7"}),
+        (["王测试", "女", "7", "多余"], {"student_name": "王测试", "county": "7"}),
+        (["王测试"], {"student_name": "王测试", "county": ""}),
+        ([], {"student_name": "", "county": ""}),
+    ],
+)
+def test_headers_row_of_cells(cells: list[str], expected: dict[str, str]) -> None:
+    mapping = map_headers(["学生姓名", "性别", "预报名区县"])
+    assert mapping.to_row(cells) == expected
+
+
+def test_headers_row_every_column_stored() -> None:
+    mapping = map_headers(["学生姓名", "预报名区县"])
+    assert mapping.to_row(["王测试", "白银区", "多余"]) == {
+        "student_name": "王测试",
+        "county": "白银区",
+    }
+    assert mapping.to_row(["王测试"]) == {"student_name": "王测试", "county": ""}
+
+
 def test_headers_same_field_twice_rejected() -> None:
     with pytest.raises(HeaderError) as caught:
         map_headers(["学生身份证号", "student_id_number"])

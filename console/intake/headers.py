@@ -12,6 +12,7 @@ from __future__ import annotations
 import re
 import unicodedata
 from dataclasses import dataclass
+from functools import cached_property
 
 # Canonical field keys in form order, shared by import, feed and simulator.
 FIELDS: tuple[str, ...] = (
@@ -145,8 +146,19 @@ class HeaderMapping:
     keys: tuple[str | None, ...]
     unknown: tuple[str, ...]
 
+    @cached_property
+    def _stored_columns(self) -> tuple[tuple[int, str], ...]:
+        return tuple(
+            (index, key) for index, key in enumerate(self.keys) if key is not None
+        )
+
     def to_row(self, cells: list[str]) -> dict[str, str]:
         """Build a field-key dict from one row's cells; short rows count as empty."""
+        if len(cells) >= len(self.keys):
+            if len(self._stored_columns) == len(self.keys):
+                # Cells past the last header are not stored.
+                return dict(zip(self.keys, cells, strict=False))  # type: ignore[arg-type]
+            return {key: cells[index] for index, key in self._stored_columns}
         row: dict[str, str] = {}
         for index, key in enumerate(self.keys):
             if key is not None:

@@ -167,6 +167,9 @@ class _Pending:
     insert_rows: list[int] = field(default_factory=list)
     resubmits: dict[str, int] = field(default_factory=dict)  # student ID -> old app
     updates: list[tuple[int, int, dict[str, Any]]] = field(default_factory=list)
+    # What sorting the chunk added to the import's running sets, undone on a retry.
+    new_students: list[str] = field(default_factory=list)
+    new_refs: list[str] = field(default_factory=list)
 
 
 def import_rows(
@@ -222,7 +225,6 @@ def import_rows(
         if not chunk:
             break
         for attempt in (1, 2):
-            seen_before, refs_before = dict(seen_rows), set(refs)
             part = ImportReport(import_id=report.import_id)
             pending = _Pending()
             for row_number, row in chunk:
@@ -247,8 +249,9 @@ def import_rows(
                     "import %s: chunk from row %d conflicted with a concurrent "
                     "import; retrying it", report.import_id, chunk[0][0],
                 )  # fmt: skip
-                seen_rows.clear()
-                seen_rows.update(seen_before)
+                for student_id in pending.new_students:
+                    del seen_rows[student_id]
+                refs_before = refs.difference(pending.new_refs)
                 with _session_for(bind) as session:
                     live, history, refs = _load_existing(session, window.season_id)
                 refs |= refs_before
@@ -298,8 +301,10 @@ def _triage(
         _reject(report, [_duplicate_error(row_number, student_id, earlier_row)])
         return
     seen_rows[student_id] = row_number
+    pending.new_students.append(student_id)
     if reference:
         refs.add(reference)
+        pending.new_refs.append(reference)
 
     existing = live.get(student_id)
     if existing is None:
