@@ -64,10 +64,9 @@ def clean_text(raw: str | None) -> str:
 def clean_row(row: Mapping[str, str | None]) -> dict[str, str]:
     """Return the row with `clean_text` applied to every value.
 
-    Rows are checked whole first: NFKC works on each cell separately when they
-    are joined by "|", which never combines with its neighbours, so a joined row
-    that is normalised, printable and free of double spaces has only cells that
-    need no more than `strip`.
+    The row is checked whole first. Under NFKC "|" never combines with a
+    neighbour, so cells joined by it normalise separately. When the joined row is
+    normalised, printable and free of double spaces, each cell needs only `strip`.
     """
     try:
         joined = "|".join(row.values())  # type: ignore[arg-type]
