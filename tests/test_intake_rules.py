@@ -263,6 +263,20 @@ def test_clean_row_accepts_none_and_clean_rows() -> None:
 
 
 @pytest.mark.parametrize(
+    "row",
+    [
+        {"a": "王测试", "b": "是 "},
+        {"a": "王测试", "b": " 是", "c": "否"},
+        {"a": "王测试 ", "b": "是"},
+        {"a": "a|b", "b": "c| d"},
+        {"a": "王测试", "b": "是"},
+    ],
+)
+def test_clean_row_strips_single_spaces(row: dict[str, str]) -> None:
+    assert clean_row(row) == {key: clean_text(value) for key, value in row.items()}
+
+
+@pytest.mark.parametrize(
     "raw", ["阿依古丽·买买提", "阿依古丽•买买提", "阿依古丽・买买提", "阿依古丽.买买提",
             "阿依古丽 · 买买提", "阿依古丽‧买买提", "阿依古丽．买买提", "阿依古丽∙买买提"],
 )  # fmt: skip

@@ -77,7 +77,9 @@ def clean_row(row: Mapping[str, str | None]) -> dict[str, str]:
         and "  " not in joined
         and joined.isprintable()
     ):
-        return {key: value.strip() for key, value in row.items()}  # type: ignore[union-attr]
+        if " |" in joined or "| " in joined or joined[:1] == " " or joined[-1:] == " ":
+            return {key: value.strip() for key, value in row.items()}  # type: ignore[union-attr]
+        return dict(row)  # type: ignore[arg-type]  # no cell starts or ends with a space
     return {key: clean_text(value) for key, value in row.items()}
 
 
