@@ -11,9 +11,9 @@ from typing import Any
 
 from sqlalchemy import inspect
 from sqlalchemy.engine import Engine
-from sqlmodel import Session, SQLModel, func, select
+from sqlmodel import Session, func, select
 
-from console.db import create_schema
+from console.db import create_schema, drop_schema
 from console.errors import AdmissionsError
 from console.models import Application
 from console.policy import load_policies
@@ -52,7 +52,7 @@ def reset_database(engine: Engine, *, force: bool) -> None:
             raise AdmissionsError(
                 f"数据库中已有 {count} 份申请，演练需要空数据库。请换一个 --db，或加 --reset 清空后再演练。"
             )
-    SQLModel.metadata.drop_all(engine)
+    drop_schema(engine)
     create_schema(engine)
 
 
