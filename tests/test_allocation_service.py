@@ -579,3 +579,35 @@ def test_junior_batch_c_goes_to_bureau_school(engine: Engine) -> None:
     assert placement.school_code == "620402J02"
     assert placement.phase == "zone"
     assert "教育局指定学校" in placement.explanation
+
+
+def test_duplicate_child_gets_one_seat(engine: Engine) -> None:
+    with session_scope(engine) as session:
+        (first_id,) = add_children(session, 1)
+        original = session.get(Application, first_id)
+        assert original is not None
+        copy = Application.model_validate(original.model_dump(exclude={"id"}))
+        # The database allows one live application per ID number, so the copy differs
+        # only by spaces, as a row edited by hand might.
+        copy.student_id_number = f" {original.student_id_number} "
+        session.add(copy)
+        session.flush()
+        copy_id = copy.id
+    with session_scope(engine) as session:
+        report = run_allocation(
+            session,
+            season_id=1,
+            county_code=COUNTY,
+            stage="primary",
+            actor="tester",
+            commit=True,
+        )
+    assert report.children == 1
+    assert report.duplicates == {copy_id: first_id}
+    with Session(engine) as session:
+        duplicate = session.get(Application, copy_id)
+        assert duplicate is not None
+        assert duplicate.status == Status.EXCEPTION
+        assert str(first_id) in duplicate.status_reason
+        placements = session.exec(select(Placement)).all()
+        assert [p.application_id for p in placements] == [first_id]

@@ -89,6 +89,11 @@ def allocate_group(
     headers, rows = report.table()
     click.echo(tabulate(rows, headers=headers, tablefmt="simple"))
     click.echo(report.summary_line() + "。")
+    if report.duplicates:
+        pairs = "、".join(
+            f"{dup}（保留 {kept}）" for dup, kept in report.duplicates.items()
+        )
+        click.echo(f"同一儿童的重复申请未参加分配：{pairs}。请核实后撤回重复申请。")
     click.echo(
         f"摇号种子来源：{report.seed_source}；名单哈希：{report.input_hash}；种子：{report.seed}"
     )

@@ -87,9 +87,10 @@ class AllocationReport:
     schools: list[SchoolRow]
     result: rules.AllocationResult
     run_id: int | None = None
-    demoted: dict[str, str] = field(
-        default_factory=dict
-    )  # application id -> lock reason
+    # Application id -> why the place lock lowered its batch.
+    demoted: dict[str, str] = field(default_factory=dict)
+    # Application id -> the id of the application of the same child that took part.
+    duplicates: dict[int, int] = field(default_factory=dict)
 
     @property
     def children(self) -> int:
@@ -153,6 +154,7 @@ class AllocationReport:
             "children": self.children,
             "placed": self.placed,
             "unplaced": self.unplaced,
+            "duplicates": {str(dup): kept for dup, kept in self.duplicates.items()},
             "schools": [
                 {
                     "code": r.code,
@@ -179,6 +181,7 @@ class _Inputs:
     seed_source: str
     input_hash: str
     demoted: dict[str, str]
+    duplicates: dict[int, Application]  # left out: application id -> the one kept
 
 
 def run_allocation(
@@ -215,7 +218,8 @@ def run_allocation(
 
     run: AllocationRun | None = None
     if commit:
-        # The seed is stored and audited before the draw, so it cannot be chosen afterwards.
+        # The seed follows from the published value and the input list. It is stored and
+        # audited before the draw, so the audit log shows it was fixed first.
         run = AllocationRun(
             season_id=season_id,
             county_code=county_code,
@@ -262,8 +266,16 @@ def run_allocation(
         schools=_school_rows(result, inputs.schools),
         result=result,
         demoted=inputs.demoted,
+        duplicates={dup: kept.id or 0 for dup, kept in inputs.duplicates.items()},
     )
+    if inputs.duplicates:
+        logger.warning(
+            "allocation left out %d duplicate applications: %s",
+            len(inputs.duplicates),
+            sorted(inputs.duplicates),
+        )
     if run is not None:
+        _flag_duplicates(session, inputs.duplicates, actor=actor)
         _store(
             session,
             run=run,
@@ -292,6 +304,31 @@ def run_allocation(
         report.unplaced,
     )
     return report
+
+
+def _flag_duplicates(
+    session: Session, duplicates: dict[int, Application], *, actor: str
+) -> None:
+    """Send each left-out duplicate to the exception queue with the id of the kept one."""
+    for app_id, kept in sorted(duplicates.items()):
+        app = session.get(Application, app_id)
+        if app is None:
+            continue
+        app.status = Status.EXCEPTION
+        app.status_reason = (
+            f"同一儿童已有申请 {kept.id} 参加本次分配，本申请未参加。"
+            "请核实后撤回重复的申请。"
+        )
+        app.updated_at = utcnow()
+        session.add(app)
+        audit.record(
+            session,
+            actor=actor,
+            action="allocation.duplicate",
+            entity="application",
+            entity_id=app_id,
+            detail={"kept_application_id": kept.id},
+        )
 
 
 def _refuse_if_approved(
@@ -353,6 +390,7 @@ def _build_inputs(
             .order_by(col(Application.id))
         )
     )
+    applications, duplicates = _drop_duplicates(applications)
     feeder = _feeder_map(schools.values()) if stage == Stage.JUNIOR else {}
     zone_items = _zone_items(session, applications)
     nearby = _nearby(zone_items, schools, policy.adjust_radius_km)
@@ -362,6 +400,9 @@ def _build_inputs(
 
     tokens = {app.id: child_token(app.student_id_number) for app in applications}
     list_hash = input_hash(tokens.values())
+    # NOTE: the default value is known in advance, so anyone who can change the list of
+    # children could try lists until one draws well. A bureau passes a value published
+    # only just before the draw, such as the number of a notarised public drawing.
     source = seed_source or f"{season.year}-{county_code}-{stage}"
     seed = derive_seed(source, list_hash)
 
@@ -419,7 +460,30 @@ def _build_inputs(
         seed_source=source,
         input_hash=list_hash,
         demoted=demoted,
+        duplicates=duplicates,
     )
+
+
+def _drop_duplicates(
+    applications: list[Application],
+) -> tuple[list[Application], dict[int, Application]]:
+    """Keep one application per child (the earliest by id), so no child gets two seats.
+
+    The database allows one live application per ID number and season, so a second one
+    here differs only in spaces or the case of the check character, as after an edit by
+    hand. Return the kept applications and the ones left out.
+    """
+    kept: dict[str, Application] = {}
+    duplicates: dict[int, Application] = {}
+    for app in applications:
+        token = child_token(app.student_id_number)
+        first = kept.get(token)
+        if first is None:
+            kept[token] = app
+        else:
+            assert app.id is not None
+            duplicates[app.id] = first
+    return list(kept.values()), duplicates
 
 
 def _batch_and_zone(
