@@ -17,9 +17,11 @@ from console.rules.allocation import (
     AllocationResult,
     Child,
     ChildResult,
+    PublishedChild,
     RecordedChild,
     SchoolSeats,
     allocate,
+    find_violations,
     replay,
 )
 from console.rules.lottery import child_token, derive_seed, input_hash, lottery_number
@@ -257,6 +259,22 @@ def test_replay_reproduces_placements(problem: AllocationProblem) -> None:
     seats = {school.code: school.seats for school in problem.schools}
     repeated = replay(recorded, seats)
     assert repeated == {c.ref: (c.school, c.phase) for c in result.children}
+    published = [
+        PublishedChild(
+            ref=c.ref,
+            token=c.token,
+            batch=c.batch,
+            priority_key=c.priority_key,
+            lottery=c.lottery,
+            zone_school=c.zone_school,
+            preferred_school=c.preferred_school,
+            options=c.options,
+            school=c.school,
+            phase=c.phase,
+        )
+        for c in result.children
+    ]
+    assert find_violations(published, seats) == []
 
 
 def make_child(ref: str, **fields: object) -> Child:

@@ -316,6 +316,16 @@ def test_verify_detects_changed_placement(engine: Engine, tmp_path: Path) -> Non
     outcome = verify_document(document)
     assert [p for p in outcome.problems if "结果不一致" in p]
 
+    moved["school"] = None
+    moved["phase"] = "unplaced"
+    school = next(s for s in document["schools"] if s["code"] == SCHOOL)
+    school["seats"] = 40
+    outcome = verify_document(document)
+    assert any("超出学位" in problem for problem in outcome.problems)
+    school["seats"] = 50
+    outcome = verify_document(document)
+    assert any("仍有空余学位" in problem for problem in outcome.problems)
+
     path = tmp_path / "allocation.json"
     path.write_text(json.dumps(document, ensure_ascii=False), encoding="utf-8")
     result = CliRunner().invoke(cli, ["allocate", "verify", "--file", str(path)])

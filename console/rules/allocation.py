@@ -529,4 +529,58 @@ def verify_draw(
                 f"儿童 {child.ref} 的结果不一致：记录为 {child.school or '未安排'}（{child.phase}），"
                 f"复算为 {school or '未安排'}（{phase}）"
             )
+    outcome.problems.extend(find_violations(children, seats))
     return outcome
+
+
+def find_violations(
+    children: Sequence[PublishedChild], seats: Mapping[str, int]
+) -> list[str]:
+    """Check the recorded placements for the properties in the module docstring.
+
+    Return one Chinese problem text per violation: a school over its seats, a placement
+    outside the child's options, a seat left free that a child ranked higher, or a seat
+    given to a child of lower priority at that school.
+    """
+    problems: list[str] = []
+    admitted: dict[str, list[PublishedChild]] = defaultdict(list)
+    for child in children:
+        if child.school is None:
+            continue
+        if child.school not in child.options:
+            problems.append(
+                f"儿童 {child.ref} 被安排到不在其可选学校中的 {child.school}"
+            )
+            continue
+        admitted[child.school].append(child)
+    for code, group in sorted(admitted.items()):
+        if len(group) > seats.get(code, 0):
+            problems.append(
+                f"学校 {code} 录取 {len(group)} 人，超出学位 {seats.get(code, 0)}"
+            )
+
+    def rank_at(child: PublishedChild, code: str) -> tuple[int, str]:
+        return (0 if child.zone_school == code else 1, child.priority_key)
+
+    worst = {
+        code: max(rank_at(c, code) for c in group) for code, group in admitted.items()
+    }
+    for child in children:
+        if child.school is None:
+            ranked_higher = list(child.options)
+        elif child.school in child.options:
+            ranked_higher = list(
+                child.options[: list(child.options).index(child.school)]
+            )
+        else:
+            continue
+        for code in ranked_higher:
+            if len(admitted.get(code, ())) < seats.get(code, 0):
+                problems.append(
+                    f"学校 {code} 仍有空余学位，而儿童 {child.ref} 把它排在录取结果之前"
+                )
+            elif code in worst and worst[code] > rank_at(child, code):
+                problems.append(
+                    f"儿童 {child.ref} 在学校 {code} 的优先级高于已录取的儿童，却未被该校录取"
+                )
+    return problems
