@@ -227,7 +227,7 @@ def diff_command(
 def verify_command(
     app: AppContext, run_id: int | None, path: str | None, seed_source: str | None
 ) -> None:
-    """复核一次分配：名单哈希、摇号种子、每个儿童的摇号号码和录取结果。
+    """复核一次分配：名单哈希、摇号种子、摇号号码、录取结果，以及不超学位、无空位浪费、无高优先级落选。
 
     示例：admissions allocate verify 3
           admissions allocate verify --file allocation.json --seed-source 3817
