@@ -14,6 +14,7 @@ from textual.widgets import Select, Static
 from console.context import AppContext
 from console.db import session_scope
 from console.models import Application, School, Season
+from console.policy import FIXTURES_DIR as FIXTURES
 from console.rules.idnumber import make_id_number
 from console.screens.app import AdmissionsApp
 from console.screens.dashboard import DashboardScreen
@@ -130,6 +131,16 @@ async def test_selectors_filled_from_database(db_path: Path) -> None:
         assert "有效申请 6" in static_text(app, "#summary")
 
 
+def fixture_schools(county: str, stage: str | None = None) -> int:
+    """Count the fixture schools of a county (and stage), which the dashboard lists."""
+    rows = [
+        line.split(",")
+        for line in (FIXTURES / "schools.csv").read_text(encoding="utf-8").splitlines()
+        if not line.startswith(("#", "code,"))
+    ]
+    return sum(row[1] == county and stage in (None, row[3]) for row in rows)
+
+
 async def test_county_selector_narrows_tables(db_path: Path) -> None:
     app = make_app(db_path)
     async with app.run_test(size=SIZE) as pilot:
@@ -145,7 +156,14 @@ async def test_county_selector_narrows_tables(db_path: Path) -> None:
             "1",
         ]
         assert table(app, "#status-table").row_texts("total")[-1] == "1"
-        assert table(app, "#school-table").row_count == 6
+        schools_of_county = sum(
+            line.split(",")[1] == OTHER_COUNTY
+            for line in (FIXTURES / "schools.csv")
+            .read_text(encoding="utf-8")
+            .splitlines()
+            if not line.startswith(("#", "code,"))
+        )
+        assert table(app, "#school-table").row_count == schools_of_county
         assert "平川区" in str(app.screen.sub_title)
 
 
@@ -159,7 +177,7 @@ async def test_stage_selector_narrows_schools(db_path: Path) -> None:
         await settle(pilot)
 
         schools = table(app, "#school-table")
-        assert schools.row_count == 3
+        assert schools.row_count == fixture_schools(COUNTY, "junior")
         assert table(app, "#status-table").row_texts("total")[-1] == "0"
 
 
