@@ -175,13 +175,15 @@ def test_overlapping_senders_send_each_notice_once(season, services) -> None:  #
     engine, season_id, _ = season
     with Session(engine) as session:
         for application in session.exec(select(Application)):
-            application.status = Status.UNPLACED
-            application.status_reason = "测试：未安排"
+            application.status = Status.OFFLINE
+            application.status_reason = "测试：线下核验"
             session.add(application)
         session.commit()
-    created = prepare_notices(engine, season_id=season_id, county_code="620402")
+    created = prepare_notices(engine, season_id=season_id, county_code="620402").created
     assert created > 0
-    assert prepare_notices(engine, season_id=season_id, county_code="620402") == 0
+    assert (
+        prepare_notices(engine, season_id=season_id, county_code="620402").created == 0
+    )
 
     errors: list[BaseException] = []
 
@@ -221,7 +223,7 @@ def test_failed_sms_is_retried_on_next_run(season, services) -> None:  # type: i
             application.status_reason = "测试：核验未通过"
             session.add(application)
         session.commit()
-    created = prepare_notices(engine, season_id=season_id, county_code="620402")
+    created = prepare_notices(engine, season_id=season_id, county_code="620402").created
     httpx.post(
         f"{services.url}/admin/faults/sms", json={"outage": [0, 3600]}, timeout=5
     ).raise_for_status()
@@ -238,3 +240,17 @@ def test_failed_sms_is_retried_on_next_run(season, services) -> None:  # type: i
     )
     assert second.errors == []
     assert second.states["delivered"] == created
+
+
+def test_results_wait_for_an_approved_run(season) -> None:  # type: ignore[no-untyped-def]
+    engine, season_id, _ = season
+    with Session(engine) as session:
+        for application in session.exec(select(Application)):
+            application.status = Status.PLACED
+            application.status_reason = "测试：已录取，分配未审定"
+            session.add(application)
+        session.commit()
+        placed = session.exec(select(func.count()).select_from(Application)).one()
+    prepared = prepare_notices(engine, season_id=season_id, county_code="620402")
+    assert prepared.created == 0
+    assert prepared.awaiting_approval == placed

@@ -126,3 +126,11 @@ def test_rehearsal_reports_every_step(rehearsal) -> None:  # type: ignore[no-unt
     assert [s.name for s in result.steps][0] == "建库与开放报名窗口"
     assert len(result.steps) == 7
     assert result.stats is not None
+
+
+def test_results_come_from_an_approved_run(rehearsal) -> None:  # type: ignore[no-untyped-def]
+    engine, _result, _gateway = rehearsal
+    with Session(engine) as session:
+        runs = list(session.exec(select(AllocationRun)))
+    assert [run.state for run in runs] == ["approved"]
+    assert runs[0].approved_by == "trainer"

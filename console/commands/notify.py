@@ -45,7 +45,7 @@ def notify_command(
     with Session(app.engine) as session:
         season = get_season(session, season_year)
     assert season.id is not None
-    created = prepare_notices(app.engine, season_id=season.id, county_code=county)
+    prepared = prepare_notices(app.engine, season_id=season.id, county_code=county)
     report = send_notices(
         app.engine,
         season_id=season.id,
@@ -62,7 +62,12 @@ def notify_command(
             ("pending", "待发"),
         ]
     )
-    click.echo(f"新建通知 {created} 条；{states}。")
+    click.echo(f"新建通知 {prepared.created} 条；{states}。")
+    if prepared.awaiting_approval:
+        click.echo(
+            f"另有 {prepared.awaiting_approval} 份录取结果所属的分配尚未审定，暂不发送；"
+            "审定后（admissions allocate approve）再运行本命令。"
+        )
     if report.errors:
         raise click.ClickException(
             f"{len(report.errors)} 条短信发送失败，首条：{report.errors[0]}。请稍后重新运行。"

@@ -23,11 +23,20 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 
-from console.models import Application, Notice, School, Status, utcnow
+from console.models import (
+    AllocationRun,
+    Application,
+    Notice,
+    Placement,
+    School,
+    Status,
+    utcnow,
+)
 from console.policy import CountyPolicy, load_policies
 
 log = logging.getLogger(__name__)
 NOTIFIED_STATUSES = (Status.PLACED, Status.UNPLACED, Status.EXCEPTION, Status.OFFLINE)
+RESULT_STATUSES = (Status.PLACED, Status.UNPLACED)
 LEASE = timedelta(seconds=60)
 
 
@@ -57,6 +66,14 @@ def compose_sms(
 
 
 @dataclass
+class PrepareReport:
+    created: int = 0
+    awaiting_approval: int = (
+        0  # placement results whose run the bureau has not approved
+    )
+
+
+@dataclass
 class NotifyReport:
     created: int = 0
     states: Counter[str] = field(default_factory=Counter)
@@ -69,8 +86,12 @@ def prepare_notices(
     season_id: int,
     county_code: str,
     policy: CountyPolicy | None = None,
-) -> int:
-    """Create one pending notice per application outcome that has none; return how many were new."""
+) -> PrepareReport:
+    """Create one pending notice per application outcome that has none.
+
+    Placement results (placed, unplaced) are notified only once the bureau has approved
+    the allocation run they come from; exceptions and paper verification need no run.
+    """
     policy = policy or load_policies()[county_code]
     with Session(engine) as session:
         schools = {
@@ -88,12 +109,16 @@ def prepare_notices(
                 )
             )
         )
-        placements = _placed_schools(
+        placements = _latest_placements(
             session, [a.id for a in applications if a.id is not None]
         )
         values = []
+        report = PrepareReport()
         for application in applications:
-            school_code = placements.get(application.id or 0)
+            school_code, run_state = placements.get(application.id or 0, (None, ""))
+            if application.status in RESULT_STATUSES and run_state != "approved":
+                report.awaiting_approval += 1
+                continue
             # One notice per distinct outcome: a changed result after a reopened run gets its own.
             key = f"result:{season_id}:{application.id}:{application.status}:{school_code or ''}"
             values.append(
@@ -111,7 +136,6 @@ def prepare_notices(
                     "last_error": "",
                 }
             )
-        created = 0
         dialect = engine.dialect.name
         insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
         for start in range(0, len(values), 500):
@@ -120,29 +144,27 @@ def prepare_notices(
                 .values(values[start : start + 500])
                 .on_conflict_do_nothing(index_elements=["dedup_key"])
             )
-            created += session.execute(statement).rowcount or 0  # type: ignore[attr-defined]
+            report.created += session.execute(statement).rowcount or 0  # type: ignore[attr-defined]
         session.commit()
-    return created
+    return report
 
 
-def _placed_schools(session: Session, application_ids: list[int]) -> dict[int, str]:
-    """Return the school of each placed application from its latest placement."""
-    from console.models import Placement
-
-    result: dict[int, str] = {}
+def _latest_placements(
+    session: Session, application_ids: list[int]
+) -> dict[int, tuple[str | None, str]]:
+    """Return (school code or None, run state) of each application's latest placement."""
+    result: dict[int, tuple[str | None, str]] = {}
     for start in range(0, len(application_ids), 900):
         rows = session.exec(
-            select(Placement)
+            select(Placement.application_id, Placement.school_code, AllocationRun.state)
+            .join(AllocationRun, col(AllocationRun.id) == Placement.run_id)
             .where(
                 col(Placement.application_id).in_(application_ids[start : start + 900])
             )
             .order_by(col(Placement.id))
         )
-        for placement in rows:
-            if placement.school_code:
-                result[placement.application_id] = placement.school_code
-            else:
-                result.pop(placement.application_id, None)
+        for application_id, school_code, state in rows:
+            result[application_id] = (school_code, state)
     return result
 
 
