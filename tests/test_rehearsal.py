@@ -11,6 +11,7 @@ from sqlmodel import Session, col, func, select
 from console.db import make_engine
 from console.models import (
     FINAL_STATUSES,
+    AllocationRun,
     Application,
     Lookup,
     Notice,
