@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from datetime import UTC, date, datetime
 from enum import StrEnum
 
@@ -259,6 +260,10 @@ class Notice(SQLModel, table=True):
     id: int | None = Field(default=None, primary_key=True)
     application_id: int = Field(foreign_key="application.id", index=True)
     dedup_key: str = Field(unique=True)
+    # Idempotency key sent to the gateway: random, so that databases sharing one gateway
+    # account (several counties, a rehearsal beside production) never clash, and kept
+    # on the row so that every retry of this notice sends the same key.
+    gateway_key: str = Field(default_factory=lambda: uuid.uuid4().hex)
     kind: str  # result
     mobile: str
     text: str

@@ -74,3 +74,25 @@ def test_postgres_schema_matches_models() -> None:
     finally:
         with engine.begin() as connection:
             connection.exec_driver_sql(f"DROP SCHEMA IF EXISTS {schema} CASCADE")
+
+
+def test_gateway_key_backfilled_from_dedup_key(tmp_path: Path) -> None:
+    engine = make_engine(f"sqlite:///{tmp_path / 'schema.db'}")
+    config = alembic_config(engine)
+    with engine.begin() as connection:
+        config.attributes["connection"] = connection
+        command.upgrade(config, "0001")
+    with engine.begin() as connection:
+        connection.exec_driver_sql("PRAGMA foreign_keys=OFF")
+        connection.exec_driver_sql(
+            "INSERT INTO notice (application_id, dedup_key, kind, mobile, text, state,"
+            " attempts, last_error, created_at)"
+            " VALUES (1, 'result:1:1:placed:P01', 'result', '13800000000', '测试', 'sent',"
+            " 1, '', '2025-08-01 00:00:00')"
+        )
+    create_schema(engine)
+    with engine.connect() as connection:
+        keys = connection.exec_driver_sql(
+            "SELECT dedup_key, gateway_key FROM notice"
+        ).all()
+    assert keys == [("result:1:1:placed:P01", "result:1:1:placed:P01")]

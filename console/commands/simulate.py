@@ -32,7 +32,12 @@ def simulate_group() -> None:
     show_default=True,
     help="随机数种子；种子和参数相同，结果相同。",
 )
-@click.option("--year", type=int, required=True, help="招生年度，例如 2025。")
+@click.option(
+    "--year",
+    type=int,
+    default=None,
+    help="招生年度，例如 2025；默认取数据库中最新的年度。",
+)
 @click.option(
     "--stage",
     type=click.Choice(["primary", "junior"]),
@@ -75,7 +80,7 @@ def families_command(
     county: str,
     count: int,
     seed: int,
-    year: int,
+    year: int | None,
     stage: str,
     registry_path: Path | None,
     rows_out: Path | None,
@@ -91,6 +96,13 @@ def families_command(
     """
     from simulator.families import generate_families, write_registry, write_rows_csv
 
+    if year is None:
+        from sqlmodel import Session
+
+        from console.services.seasons import get_season
+
+        with Session(app.engine) as session:
+            year = get_season(session).year
     simulation = generate_families(
         county_code=county,
         count=count,

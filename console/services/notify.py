@@ -3,8 +3,9 @@
 A notice row is created per outcome with a unique dedup key, so a retried batch or a second
 sender never creates a second notice. A sender claims rows by an atomic UPDATE that sets
 its token, so two overlapping senders never send the same row; a claim older than the
-lease is taken over, and the gateway's idempotency key (the dedup key) stops a resend of
-a message that did leave before a crash.
+lease is taken over, and the notice's own idempotency key (a random key stored on the
+row, sent on every attempt) stops the gateway resending a message that did leave before
+a crash.
 """
 
 from __future__ import annotations
@@ -125,6 +126,7 @@ def prepare_notices(
                 {
                     "application_id": application.id,
                     "dedup_key": key,
+                    "gateway_key": uuid.uuid4().hex,
                     "kind": "result",
                     "mobile": application.guardian_mobile,
                     "text": compose_sms(
@@ -235,7 +237,7 @@ def _send_all(
                         json={
                             "mobile": notice.mobile,
                             "text": notice.text,
-                            "idempotency_key": notice.dedup_key,
+                            "idempotency_key": notice.gateway_key,
                         },
                     )
                     if response.status_code == 200:
