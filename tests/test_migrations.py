@@ -82,14 +82,19 @@ def test_gateway_key_backfilled_from_dedup_key(tmp_path: Path) -> None:
     with engine.begin() as connection:
         config.attributes["connection"] = connection
         command.upgrade(config, "0001")
-    with engine.begin() as connection:
-        connection.exec_driver_sql("PRAGMA foreign_keys=OFF")
-        connection.exec_driver_sql(
+    # A notice without its application: foreign keys are switched off on a raw
+    # connection, since SQLite ignores that pragma inside a transaction.
+    raw = engine.raw_connection()
+    try:
+        raw.execute("PRAGMA foreign_keys=OFF")
+        raw.execute(
             "INSERT INTO notice (application_id, dedup_key, kind, mobile, text, state,"
             " attempts, last_error, created_at)"
             " VALUES (1, 'result:1:1:placed:P01', 'result', '13800000000', '测试', 'sent',"
             " 1, '', '2025-08-01 00:00:00')"
         )
+    finally:
+        raw.close()
     create_schema(engine)
     with engine.connect() as connection:
         keys = connection.exec_driver_sql(
