@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import hashlib
 import logging
 from collections import defaultdict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from sqlalchemy import text
 from sqlmodel import Session, col, select
 
 from console.errors import AdmissionsError, NotFoundError
@@ -55,6 +57,28 @@ PHASE_LABELS = {
 }
 
 ProgressCallback = Callable[[int, int], None]
+
+
+def lock_scope(
+    session: Session, *, season_id: int, county_code: str, stage: str
+) -> None:
+    """Serialize writers of one allocation scope until the session's transaction ends.
+
+    On PostgreSQL this takes a transaction-level advisory lock keyed by a hash of the
+    scope, so a second commit, approval or reopening of the same season, county and
+    stage waits for the first to commit or roll back. Read the run states only after
+    this call: at READ COMMITTED each later statement sees what the first writer
+    committed. SQLite allows one writer at a time, so nothing is taken there.
+    """
+    # NOTE: on SQLite the serialization relies on console/db.py opening transactions
+    # with BEGIN IMMEDIATE. With a deferred BEGIN, the second writer fails with
+    # "database is locked" instead of waiting.
+    if session.get_bind().dialect.name != "postgresql":
+        return
+    scope = f"allocation:{season_id}:{county_code}:{stage}".encode()
+    # Python's hash() differs between processes, so the key comes from SHA-256.
+    key = int.from_bytes(hashlib.sha256(scope).digest()[:8], "big", signed=True)
+    session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": key})
 
 
 @dataclass
@@ -202,7 +226,12 @@ def run_allocation(
     each application to the session, all in the caller's transaction, so a failure before
     the caller commits leaves nothing behind. Raise AdmissionsError when an approved run of
     the same scope exists and has not been reopened.
+
+    A commit holds the scope's lock (lock_scope) until the caller's transaction ends, so
+    two commits of one scope run one after the other and the second supersedes the first.
     """
+    if commit:
+        lock_scope(session, season_id=season_id, county_code=county_code, stage=stage)
     _refuse_if_approved(
         session, season_id=season_id, county_code=county_code, stage=stage
     )
@@ -691,13 +720,16 @@ def _store(
     assert run.id is not None
     # Earlier unapproved runs of the scope no longer describe the applications.
     earlier = session.exec(
-        select(AllocationRun).where(
+        select(AllocationRun)
+        .where(
             AllocationRun.season_id == run.season_id,
             AllocationRun.county_code == run.county_code,
             AllocationRun.stage == run.stage,
             col(AllocationRun.id) != run.id,
             col(AllocationRun.state).in_(("committed", "reopened")),
         )
+        # Reload rows this session may hold from before the scope was locked.
+        .execution_options(populate_existing=True)
     )
     for old in earlier:
         old.state = "superseded"
@@ -847,6 +879,19 @@ def get_run(session: Session, run_id: int) -> AllocationRun:
     return run
 
 
+def _get_run_locked(session: Session, run_id: int) -> AllocationRun:
+    """Return a run after taking its scope's lock, with its state read after the lock."""
+    run = get_run(session, run_id)
+    lock_scope(
+        session,
+        season_id=run.season_id,
+        county_code=run.county_code,
+        stage=run.stage,
+    )
+    session.refresh(run)
+    return run
+
+
 def latest_run(
     session: Session, *, season_id: int, county_code: str, stage: str
 ) -> AllocationRun:
@@ -871,7 +916,7 @@ def latest_run(
 
 def approve_run(session: Session, *, run_id: int, actor: str) -> AllocationRun:
     """Lock a committed run and record who approved it. A locked scope rejects new runs."""
-    run = get_run(session, run_id)
+    run = _get_run_locked(session, run_id)
     if run.state == "approved":
         raise AdmissionsError(
             f"分配记录 {run_id} 已于 {run.approved_at} 由 {run.approved_by} 审定。"
@@ -916,7 +961,7 @@ def reopen_run(
     """Unlock an approved run so that its scope may be allocated again, and audit why."""
     if not reason.strip():
         raise AdmissionsError("重新开放已审定的分配必须说明原因，请用 --reason 填写。")
-    run = get_run(session, run_id)
+    run = _get_run_locked(session, run_id)
     if run.state != "approved":
         raise AdmissionsError(
             f"分配记录 {run_id} 的状态是 {run.state}，只有已审定的分配需要重新开放。"
