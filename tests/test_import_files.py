@@ -26,11 +26,9 @@ from console.services.intake import import_rows
 from console.services.reference import load_reference
 from console.services.seasons import close_window, open_window
 
+# The platform's sample export, kept in the repository so that a clone runs alone.
 SAMPLE = (
-    Path(__file__).resolve().parents[2]
-    / "shared"
-    / "fixtures"
-    / "sample-applications-2025.csv"
+    Path(__file__).resolve().parents[1] / "fixtures" / "sample-applications-2025.csv"
 )
 HEADERS_ZH = [
     "学生姓名", "身份证号", "现居住地址", "享受优抚政策情况", "预报名区县", "预报名学校",
@@ -128,6 +126,12 @@ def count_applications(engine: Engine, status: str | None = None) -> int:
 
 
 # The sample export of the platform
+
+
+def test_sample_file_inside_repository() -> None:
+    repository = Path(__file__).resolve().parents[1]
+    assert SAMPLE.is_relative_to(repository)
+    assert SAMPLE.is_file()
 
 
 def test_sample_file_eight_stored_four_reported(db_url: str, engine: Engine) -> None:
