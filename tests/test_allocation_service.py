@@ -571,6 +571,22 @@ def test_cli_requires_mode(engine: Engine) -> None:
     assert "--dry-run" in result.output
 
 
+def test_cli_rejects_dry_run_with_commit(engine: Engine) -> None:
+    with session_scope(engine) as session:
+        add_children(session, 5)
+    for flags in (["--dry-run", "--commit"], ["--commit", "--dry-run"]):
+        result = CliRunner().invoke(
+            cli, ["--db", str(engine.url), "allocate", "--county", "白银区", *flags]
+        )
+        assert result.exit_code == 2, result.output
+        assert "--dry-run 与 --commit 不能同时使用" in result.output
+    with Session(engine) as session:
+        runs = session.exec(select(func.count()).select_from(AllocationRun)).one()
+        statuses = set(session.exec(select(Application.status)).all())
+    assert runs == 0
+    assert statuses == {Status.CLASSIFIED}
+
+
 def test_junior_batch_c_goes_to_bureau_school(engine: Engine) -> None:
     with session_scope(engine) as session:
         open_window(

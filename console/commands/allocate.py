@@ -26,12 +26,8 @@ STAGE_CHOICE = click.Choice(["primary", "junior"])
     show_default=True,
     help="学段：primary 小学一年级，junior 初中七年级。",
 )
-@click.option(
-    "--dry-run", "mode", flag_value="dry-run", help="只计算并显示结果，不保存。"
-)
-@click.option(
-    "--commit", "mode", flag_value="commit", help="计算并保存本次分配，更新申请状态。"
-)
+@click.option("--dry-run", is_flag=True, help="只计算并显示结果，不保存。")
+@click.option("--commit", is_flag=True, help="计算并保存本次分配，更新申请状态。")
 @click.option(
     "--seed-source",
     default=None,
@@ -46,7 +42,8 @@ def allocate_group(
     county: str | None,
     season_year: int | None,
     stage: str,
-    mode: str | None,
+    dry_run: bool,
+    commit: bool,
     seed_source: str | None,
     as_json: bool,
 ) -> None:
@@ -60,7 +57,11 @@ def allocate_group(
     """
     if ctx.invoked_subcommand is not None:
         return
-    if county is None or mode is None:
+    if dry_run and commit:
+        raise click.UsageError(
+            "--dry-run 与 --commit 不能同时使用：只看结果用 --dry-run，保存用 --commit。"
+        )
+    if county is None or not (dry_run or commit):
         raise click.UsageError(
             "请指定 --county 区县，并选择 --dry-run（只看结果）或 --commit（保存）。"
         )
@@ -80,7 +81,7 @@ def allocate_group(
             county_code=county,
             stage=stage,
             actor=app.operator,
-            commit=mode == "commit",
+            commit=commit,
             seed_source=seed_source,
         )
     if as_json:
