@@ -332,6 +332,36 @@ def test_corrected_error_file_reimported(
     assert count_applications(engine) == 5
 
 
+@pytest.mark.parametrize("spelling", ["same", "dotted", "symlink", "hardlink"])
+def test_error_file_same_as_input_rejected(
+    tmp_path: Path, db_url: str, engine: Engine, spelling: str
+) -> None:
+    rows = [make_row(i) for i in range(3)]
+    rows[1]["guardian_mobile"] = "12345"
+    source = write_csv(tmp_path / "in.csv", rows)
+    before = source.read_bytes()
+    errors = {
+        "same": source,
+        "dotted": tmp_path / "sub" / ".." / "in.csv",
+        "symlink": tmp_path / "link.csv",
+        "hardlink": tmp_path / "hard.csv",
+    }[spelling]
+    (tmp_path / "sub").mkdir()
+    if spelling == "symlink":
+        errors.symlink_to(source)
+    elif spelling == "hardlink":
+        errors.hardlink_to(source)
+
+    code, output = run(db_url, "import", str(source), "--errors", str(errors))
+
+    assert code == 1, output
+    assert len(output.strip().splitlines()) == 1
+    assert str(errors) in output
+    assert "--errors" in output
+    assert source.read_bytes() == before
+    assert count_applications(engine) == 0
+
+
 def test_changed_row_updates_and_audits(
     tmp_path: Path, db_url: str, engine: Engine
 ) -> None:

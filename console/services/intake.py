@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import os
 import uuid
 from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
@@ -602,6 +603,8 @@ def import_file(
     from the file. Rejected rows go to `errors_path` when it is given. Raises
     AdmissionsError when the file cannot be read or the window is missing.
     """
+    if errors_path is not None:
+        _check_error_path(path, errors_path)
     try:
         table = open_table(path, encoding=encoding, sheet=sheet)
     except ReadError as exc:
@@ -632,6 +635,24 @@ def import_file(
         outcome.error_rows_written = write_error_file(table, errors_path, problems)
         outcome.error_file = errors_path
     return outcome
+
+
+def _check_error_path(path: Path, errors_path: Path) -> None:
+    """Raise AdmissionsError when the error file would overwrite the input file.
+
+    Resolving both paths catches `..` and symbolic links, and samefile catches
+    hard links and case-insensitive file systems.
+    """
+    same = path.resolve() == errors_path.resolve()
+    if not same and path.exists() and errors_path.exists():
+        same = os.path.samefile(path, errors_path)
+    if same:
+        suggestion = path.with_name(f"{path.stem}-错误行{path.suffix}")
+        raise AdmissionsError(
+            f"--errors 指定的 {errors_path} 就是要导入的文件 {path}，"
+            f"写入错误行会覆盖原文件。请改用另一个文件，例如 --errors {suggestion}",
+            title="错误文件与导入文件相同",
+        )
 
 
 def _rows_of(table: Table) -> Iterator[dict[str, str]]:
