@@ -7,9 +7,12 @@ import logging
 import sys
 
 import click
+from sqlalchemy.exc import DBAPIError, OperationalError
 
 from console.context import AppContext
 from console.errors import AdmissionsError
+
+log = logging.getLogger(__name__)
 
 # (module under console.commands, attribute) for every sub-command; imported at start-up
 # so that `admissions --help` lists them all, while heavy imports stay inside each command.
@@ -31,13 +34,56 @@ COMMANDS = [
 
 
 class AdmissionsGroup(click.Group):
-    """Turns AdmissionsError into a one-line message and exit code 1."""
+    """Turns expected failures into a one-line Chinese message and a non-zero exit code.
+
+    Domain errors, database errors, file errors and Ctrl-C never reach staff as a
+    traceback. Database messages keep only the driver's first line, and the engine hides
+    statement parameters, so no personal data is printed.
+    """
 
     def invoke(self, ctx: click.Context):  # type: ignore[no-untyped-def]
         try:
             return super().invoke(ctx)
         except AdmissionsError as exc:
             raise click.ClickException(f"{exc.title}：{exc.message}") from exc
+        except OperationalError as exc:
+            raise click.ClickException(database_message(exc)) from exc
+        except DBAPIError as exc:
+            log.warning("database error: %s", type(exc.orig).__name__)
+            raise click.ClickException(database_message(exc)) from exc
+        except OSError as exc:
+            name = exc.filename or ""
+            raise click.ClickException(
+                f"文件操作失败：{name}（{exc.strerror or exc}）。请检查路径是否存在、是否有权限。"
+            ) from exc
+        except KeyboardInterrupt:
+            if ctx.invoked_subcommand == "rehearse":
+                hint = "演练不能续跑，请重新运行 admissions rehearse。"
+            else:
+                hint = "已提交的部分已保存；重新运行同一命令即可从中断处继续。"
+            click.echo(f"\n已中断。{hint}", err=True)
+            raise click.exceptions.Exit(130) from None
+
+
+def database_message(exc: DBAPIError) -> str:
+    """Describe a database failure in one Chinese line, naming the usual fix."""
+    detail = str(exc.orig).strip().splitlines()[0] if exc.orig is not None else ""
+    lowered = detail.lower()
+    if "database is locked" in lowered or "database is busy" in lowered:
+        return "数据库正忙：其他终端正在写入，等待超时。请稍后重试。"
+    if "unable to open database file" in lowered:
+        return (
+            "无法打开数据库文件：请检查 --db 或 ADMISSIONS_DB 的路径及其目录是否存在。"
+        )
+    if (
+        "no such table" in lowered
+        or "does not exist" in lowered
+        and "relation" in lowered
+    ):
+        return f"数据库尚未初始化（{detail}）。请先运行 admissions init。"
+    if "connection" in lowered or "connect" in lowered:
+        return f"无法连接数据库服务器（{detail}）。请检查 --db 地址和服务器是否已启动。"
+    return f"数据库操作失败（{type(exc.orig).__name__}：{detail}）。"
 
 
 @click.group(cls=AdmissionsGroup, invoke_without_command=True)

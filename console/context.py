@@ -21,9 +21,12 @@ class AppContext:
         )
     )
 
+    # Only commands that build a database (init, rehearse) may create a missing SQLite file.
+    allow_create: bool = False
+
     @cached_property
     def engine(self) -> Engine:
-        return make_engine(self.db_url)
+        return make_engine(self.db_url, must_exist=not self.allow_create)
 
     @property
     def resolved_url(self) -> str:

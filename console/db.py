@@ -9,11 +9,13 @@ from pathlib import Path
 
 from alembic import command
 from alembic.config import Config as AlembicConfig
-from sqlalchemy import event
+from sqlalchemy import event, make_url
 from sqlalchemy.engine import Engine
+from sqlalchemy.exc import ArgumentError, NoSuchModuleError
 from sqlmodel import Session, SQLModel, create_engine
 
 from console import models  # noqa: F401  (registers the tables)
+from console.errors import AdmissionsError, NotFoundError
 
 DEFAULT_DB = "sqlite:///admissions.db"
 ENV_DB = "ADMISSIONS_DB"
@@ -40,20 +42,45 @@ def _configure_sqlite(dbapi_connection, _record) -> None:  # type: ignore[no-unt
 
 
 def _begin_sqlite(connection) -> None:  # type: ignore[no-untyped-def]
-    connection.exec_driver_sql("BEGIN")
+    # IMMEDIATE takes the write lock at the start, so two writers queue on the busy
+    # timeout. A deferred BEGIN that reads first and writes later fails at once with
+    # "database is locked" when another writer got there in between. In WAL mode
+    # readers are not blocked by it.
+    connection.exec_driver_sql("BEGIN IMMEDIATE")
 
 
-def make_engine(url: str | None = None) -> Engine:
-    """Build an engine; SQLite gets WAL, foreign keys and a 30 s busy timeout."""
+def make_engine(url: str | None = None, *, must_exist: bool = False) -> Engine:
+    """Build an engine; SQLite gets WAL, foreign keys and a 30 s busy timeout.
+
+    With `must_exist`, a SQLite file that is not there raises NotFoundError instead of
+    being created empty, so a mistyped path is reported rather than silently used.
+    Parameters are left out of database error messages, which would otherwise show
+    personal data.
+    """
     resolved = resolve_url(url)
     if resolved.startswith("postgresql://"):
         resolved = "postgresql+psycopg://" + resolved.removeprefix("postgresql://")
-    if resolved.startswith("sqlite"):
-        engine = create_engine(resolved, connect_args={"timeout": 30})
-        event.listen(engine, "connect", _configure_sqlite)
-        event.listen(engine, "begin", _begin_sqlite)
-    else:
-        engine = create_engine(resolved, pool_pre_ping=True)
+    try:
+        parsed = make_url(resolved)
+        if parsed.get_backend_name() == "sqlite":
+            path = parsed.database
+            if must_exist and path and path != ":memory:" and not Path(path).exists():
+                raise NotFoundError(
+                    f"数据库文件 {path} 不存在。请检查 --db 或 ADMISSIONS_DB 的路径；"
+                    "新建数据库请先运行 admissions init。"
+                )
+            engine = create_engine(
+                parsed, connect_args={"timeout": 30}, hide_parameters=True
+            )
+            event.listen(engine, "connect", _configure_sqlite)
+            event.listen(engine, "begin", _begin_sqlite)
+        else:
+            engine = create_engine(parsed, pool_pre_ping=True, hide_parameters=True)
+    except (ArgumentError, NoSuchModuleError, ModuleNotFoundError) as exc:
+        raise AdmissionsError(
+            f"数据库地址 {resolve_url(url)} 无效或不受支持（{exc}）。"
+            "可用的例子：sqlite:///season.db、postgresql://127.0.0.1/test。"
+        ) from exc
     return engine
 
 

@@ -233,6 +233,7 @@ def add_submitted_application(app: AdmissionsApp, db_path: Path) -> None:
 
 
 async def test_empty_database_message(tmp_path: Path) -> None:
+    sqlite3.connect(tmp_path / "empty.db").close()
     app = make_app(tmp_path / "empty.db")
     async with app.run_test(size=SIZE) as pilot:
         await settle(pilot)

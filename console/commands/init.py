@@ -18,6 +18,7 @@ def init_command(app: AppContext) -> None:
     from console.db import create_schema, session_scope
     from console.services.reference import load_reference
 
+    app.allow_create = True
     create_schema(app.engine)
     with session_scope(app.engine) as session:
         counts = load_reference(session)

@@ -88,6 +88,7 @@ def rehearse_command(
             Path(f"{path}{suffix}").unlink(missing_ok=True)
         app.db_url = f"sqlite:///{path}"
         reset = True
+    app.allow_create = True
 
     def on_step(index: int, total: int, name: str) -> None:
         click.echo(f"[{index}/{total}] {name} …", err=True)

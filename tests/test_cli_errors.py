@@ -1,0 +1,58 @@
+"""Failures reach staff as one Chinese line and a non-zero exit code, never a traceback."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from click.testing import CliRunner
+
+from console.cli import cli
+
+
+def run(*args: str) -> tuple[int, str]:
+    result = CliRunner().invoke(cli, list(args))
+    return result.exit_code, result.output
+
+
+def test_missing_sqlite_file_is_reported_not_created(tmp_path: Path) -> None:
+    path = tmp_path / "typo.db"
+    code, output = run("--db", str(path), "stats")
+    assert code == 1
+    assert "不存在" in output
+    assert "admissions init" in output
+    assert not path.exists()
+
+
+def test_init_in_missing_folder_is_one_line(tmp_path: Path) -> None:
+    code, output = run("--db", str(tmp_path / "no" / "such" / "x.db"), "init")
+    assert code == 1
+    assert "无法打开数据库文件" in output
+    assert "Traceback" not in output
+    assert len(output.strip().splitlines()) == 1
+
+
+def test_unsupported_url_names_examples() -> None:
+    code, output = run("--db", "mysql://nobody@127.0.0.1/x", "stats")
+    assert code == 1
+    assert "mysql://nobody@127.0.0.1/x" in output
+    assert "sqlite:///" in output
+
+
+def test_refused_server_is_one_line() -> None:
+    # Port 9 (discard) is closed on loopback here, so the connection is refused.
+    code, output = run("--db", "postgresql://postgres@127.0.0.1:9/test", "stats")
+    assert code == 1
+    assert "无法连接数据库服务器" in output
+    assert "Traceback" not in output
+
+
+def test_uninitialised_database_asks_for_init(tmp_path: Path) -> None:
+    import sqlite3
+
+    path = tmp_path / "blank.db"
+    sqlite3.connect(path).close()
+    code, output = run(
+        "--db", str(path), "season", "open", "--year", "2025", "--county", "白银区"
+    )
+    assert code == 1
+    assert "admissions init" in output
