@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
@@ -585,6 +586,70 @@ def test_cli_rejects_dry_run_with_commit(engine: Engine) -> None:
         statuses = set(session.exec(select(Application.status)).all())
     assert runs == 0
     assert statuses == {Status.CLASSIFIED}
+
+
+def test_run_errors_show_chinese_state_and_local_time(engine: Engine) -> None:
+    with session_scope(engine) as session:
+        add_children(session, 5)
+    first = commit_run(engine)
+    second = commit_run(engine)
+    with session_scope(engine) as session:
+        approve_run(session, run_id=second, actor="chief")
+        run = session.get(AllocationRun, second)
+        assert run is not None
+        run.approved_at = datetime(2026, 12, 4, 16, 54, 2, 693404, tzinfo=UTC)
+
+    with pytest.raises(AdmissionsError) as superseded, session_scope(engine) as session:
+        approve_run(session, run_id=first, actor="chief")
+    assert "已被替代" in superseded.value.message
+    assert "superseded" not in superseded.value.message
+
+    with pytest.raises(AdmissionsError) as approved, session_scope(engine) as session:
+        approve_run(session, run_id=second, actor="chief")
+    # Stored in UTC, shown in the bureau's time zone (UTC+8).
+    assert "2026-12-05 00:54:02" in approved.value.message
+    assert "+00:00" not in approved.value.message
+
+    with pytest.raises(AdmissionsError) as reopen, session_scope(engine) as session:
+        reopen_run(session, run_id=first, actor="chief", reason="更正")
+    assert "已被替代" in reopen.value.message
+    with Session(engine) as session:
+        states = session.exec(select(AllocationRun.state)).all()
+    assert sorted(states) == ["approved", "superseded"]
+
+
+def test_cli_shows_chinese_run_states(engine: Engine) -> None:
+    with session_scope(engine) as session:
+        ids = add_children(session, 5)
+    url = str(engine.url)
+    runner = CliRunner()
+    first = commit_run(engine)
+    explained = runner.invoke(cli, ["--db", url, "allocate", "explain", str(ids[0])])
+    assert explained.exit_code == 0, explained.output
+    assert f"第 {first} 次分配（已保存待审定）" in explained.output
+    assert "committed" not in explained.output
+
+    second = commit_run(engine, seed_source="x")
+    approved = runner.invoke(
+        cli, ["--db", url, "--operator", "chief", "allocate", "approve", str(second)]
+    )
+    assert approved.exit_code == 0, approved.output
+    assert re.search(r"于 \d{4}-\d\d-\d\d \d\d:\d\d:\d\d 审定锁定", approved.output)
+    assert "+00:00" not in approved.output
+    explained = runner.invoke(cli, ["--db", url, "allocate", "explain", str(ids[0])])
+    assert f"第 {second} 次分配（已审定）" in explained.output
+
+    diff = runner.invoke(
+        cli, ["--db", url, "allocate", "diff", str(first), str(second)]
+    )
+    assert diff.exit_code == 0, diff.output
+    assert f"第 {first} 次（已被替代）" in diff.output
+    assert f"第 {second} 次（已审定）" in diff.output
+
+    again = runner.invoke(cli, ["--db", url, "allocate", "approve", str(first)])
+    assert again.exit_code == 1
+    assert "已被替代" in again.output
+    assert "superseded" not in again.output
 
 
 def test_junior_batch_c_goes_to_bureau_school(engine: Engine) -> None:

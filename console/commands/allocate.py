@@ -113,10 +113,14 @@ def approve_command(app: AppContext, run_id: int) -> None:
     """审定并锁定一次分配，记录审定人。示例：admissions allocate approve 3"""
     from console.db import session_scope
     from console.services.allocation import approve_run
+    from console.services.applicants import local_time
 
     with session_scope(app.engine) as session:
         run = approve_run(session, run_id=run_id, actor=app.operator)
-    click.echo(f"第 {run.id} 次分配已由 {run.approved_by} 审定锁定。")
+    click.echo(
+        f"第 {run.id} 次分配已由 {run.approved_by} 于 {local_time(run.approved_at)} "
+        "审定锁定。"
+    )
 
 
 @allocate_group.command("reopen")
@@ -151,7 +155,7 @@ def explain_command(app: AppContext, application_id: int, run_id: int | None) ->
     from console.db import session_scope
     from console.models import Application
     from console.rules.masking import mask_name
-    from console.services.allocation import placement_of
+    from console.services.allocation import placement_of, state_label
 
     with session_scope(app.engine) as session:
         placement, run = placement_of(
@@ -159,7 +163,9 @@ def explain_command(app: AppContext, application_id: int, run_id: int | None) ->
         )
         application = session.get(Application, application_id)
         name = mask_name(application.student_name) if application else ""
-    click.echo(f"申请 {application_id}（{name}），第 {run.id} 次分配（{run.state}）：")
+    click.echo(
+        f"申请 {application_id}（{name}），第 {run.id} 次分配（{state_label(run.state)}）："
+    )
     click.echo(placement.explanation)
 
 
@@ -176,10 +182,18 @@ def diff_command(
 
     from console.db import session_scope
     from console.rules.masking import mask_name
-    from console.services.allocation import diff_runs
+    from console.services.allocation import diff_runs, get_run, state_label
 
     with session_scope(app.engine) as session:
         moves = diff_runs(session, first_id=first_run, second_id=second_run)
+        headers = [
+            "申请",
+            "学生",
+            *(
+                f"第 {run_id} 次（{state_label(get_run(session, run_id).state)}）"
+                for run_id in (first_run, second_run)
+            ),
+        ]
     if as_json:
         echo_json(
             [
@@ -204,11 +218,7 @@ def diff_command(
         ]
         for m in moves
     ]
-    click.echo(
-        tabulate(
-            rows, headers=["申请", "学生", f"第 {first_run} 次", f"第 {second_run} 次"]
-        )
-    )
+    click.echo(tabulate(rows, headers=headers))
     click.echo(f"共 {len(moves)} 名儿童结果不同。")
 
 

@@ -28,6 +28,7 @@ from console.policy import CountyPolicy, policy_for
 from console.rules import allocation as rules
 from console.rules.lottery import child_token, derive_seed, input_hash
 from console.services import audit
+from console.services.applicants import local_time
 from console.services.reference import distance_km
 
 logger = logging.getLogger(__name__)
@@ -56,7 +57,21 @@ PHASE_LABELS = {
     rules.PHASE_UNPLACED: "未安排",
 }
 
+# Staff-facing names of AllocationRun.state. The stored values stay in English.
+RUN_STATE_LABELS = {
+    "running": "进行中",
+    "committed": "已保存待审定",
+    "approved": "已审定",
+    "reopened": "已重新开放",
+    "superseded": "已被替代",
+}
+
 ProgressCallback = Callable[[int, int], None]
+
+
+def state_label(state: str) -> str:
+    """Return the Chinese name of a run state, or the stored value if it has none."""
+    return RUN_STATE_LABELS.get(state, state)
 
 
 def lock_scope(
@@ -227,8 +242,8 @@ def run_allocation(
     the caller commits leaves nothing behind. Raise AdmissionsError when an approved run of
     the same scope exists and has not been reopened.
 
-    A commit holds the scope's lock (lock_scope) until the caller's transaction ends, so
-    two commits of one scope run one after the other and the second supersedes the first.
+    A commit holds the scope's lock (lock_scope) until the caller's transaction ends,
+    so two commits of one scope run one after the other. The second supersedes the first.
     """
     if commit:
         lock_scope(session, season_id=season_id, county_code=county_code, stage=stage)
@@ -919,11 +934,13 @@ def approve_run(session: Session, *, run_id: int, actor: str) -> AllocationRun:
     run = _get_run_locked(session, run_id)
     if run.state == "approved":
         raise AdmissionsError(
-            f"分配记录 {run_id} 已于 {run.approved_at} 由 {run.approved_by} 审定。"
+            f"分配记录 {run_id} 已于 {local_time(run.approved_at)} "
+            f"由 {run.approved_by} 审定。"
         )
     if run.state not in ("committed", "reopened"):
         raise AdmissionsError(
-            f"分配记录 {run_id} 的状态是 {run.state}，只能审定最新保存的分配。"
+            f"分配记录 {run_id} 的状态是“{state_label(run.state)}”，"
+            "只能审定最新保存的分配。"
             "请用 admissions allocate --commit 重新生成后再审定。"
         )
 
@@ -964,7 +981,8 @@ def reopen_run(
     run = _get_run_locked(session, run_id)
     if run.state != "approved":
         raise AdmissionsError(
-            f"分配记录 {run_id} 的状态是 {run.state}，只有已审定的分配需要重新开放。"
+            f"分配记录 {run_id} 的状态是“{state_label(run.state)}”，"
+            "只有已审定的分配需要重新开放。"
         )
     run.state = "reopened"
     run.reopened_at = utcnow()
