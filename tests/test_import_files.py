@@ -6,6 +6,7 @@ Every name, ID number and mobile here is made up.
 from __future__ import annotations
 
 import csv
+import json
 import shutil
 from collections.abc import Iterator
 from datetime import date, timedelta
@@ -360,6 +361,25 @@ def test_error_file_same_as_input_rejected(
     assert "--errors" in output
     assert source.read_bytes() == before
     assert count_applications(engine) == 0
+
+
+def test_overlong_address_rejected_and_shortened(
+    tmp_path: Path, db_url: str, engine: Engine
+) -> None:
+    rows = [make_row(1), make_row(2, address="白" * 10_000)]
+    source = write_csv(tmp_path / "in.csv", rows)
+
+    code, output = run(db_url, "import", str(source), "--json")
+
+    assert code == 0, output
+    assert count_applications(engine) == 1
+    error = json.loads(output)["errors"][0]
+    assert error["field"] == "address"
+    assert "10000个字符" in error["message"]
+    assert "100个字符" in error["message"]
+    assert len(error["value"]) <= 40
+    code, output = run(db_url, "import", str(source))
+    assert max(len(line) for line in output.splitlines()) < 300
 
 
 def test_changed_row_updates_and_audits(

@@ -9,7 +9,7 @@ from datetime import date, datetime
 
 import pytest
 
-from console.intake.headers import HeaderError, map_headers
+from console.intake.headers import FIELD_LABELS, HeaderError, map_headers
 from console.intake.normalize import (
     ValueProblem,
     clean_row,
@@ -22,7 +22,13 @@ from console.intake.normalize import (
     parse_policy,
 )
 from console.intake.reader import cell_text
-from console.intake.validate import OFFLINE_REASON, RowContext, SchoolRef, validate_row
+from console.intake.validate import (
+    MAX_LENGTHS,
+    OFFLINE_REASON,
+    RowContext,
+    SchoolRef,
+    validate_row,
+)
 from console.models import Stage, Status
 from console.rules.idnumber import make_id_number
 
@@ -444,3 +450,43 @@ def test_junior_needs_primary_school() -> None:
     assert _fields_of(missing) == ["primary_school"]
     assert errors == []
     assert known["primary_school_code"] == "620402P01"
+
+
+# Maximum lengths of free text
+
+
+@pytest.mark.parametrize(
+    "key",
+    ["student_name", "guardian_name", "emergency_name", "address",
+     "property_certificate_no", "guardian_relation"],
+)  # fmt: skip
+def test_row_overlong_text_rejected(key: str) -> None:
+    limit = MAX_LENGTHS[key]
+    _, errors = validate_row(_row(**{key: "测" * (limit + 1)}), 2, _context())
+    assert _fields_of(errors) == [key]
+    assert f"{limit + 1}个字符" in errors[0].message
+    assert f"{limit}个字符" in errors[0].message
+    assert FIELD_LABELS[key] in errors[0].describe()
+
+
+def test_row_text_at_limit_accepted() -> None:
+    row = _permit(
+        address="测" * MAX_LENGTHS["address"],
+        permit_address="测" * MAX_LENGTHS["permit_address"],
+        permit_authority="测" * MAX_LENGTHS["permit_authority"],
+    )
+    values, errors = validate_row(row, 2, _context())
+    assert errors == []
+    assert len(values["address"]) == MAX_LENGTHS["address"]
+
+
+def test_row_ten_thousand_character_address() -> None:
+    _, errors = validate_row(_row(address="白" * 10_000), 2, _context())
+    assert _fields_of(errors) == ["address"]
+    assert "10000个字符" in errors[0].message
+
+
+def test_permit_overlong_authority_and_address() -> None:
+    row = _permit(permit_authority="局" * 51, permit_address="区" * 101)
+    _, errors = validate_row(row, 2, _context())
+    assert _fields_of(errors) == ["permit_authority", "permit_address"]

@@ -54,6 +54,25 @@ REQUIRED_FIELDS = (
     "emergency_mobile",
 )
 
+# Maximum lengths of free-text fields, in characters after whitespace is collapsed.
+# They are generous for real values (a transliterated minority name with its middle
+# dots, a full address down to the flat) and keep pasted junk out of the database.
+MAX_LENGTHS: dict[str, int] = {
+    "student_name": 30,
+    "address": 100,
+    "county": 20,
+    "preferred_school": 50,
+    "primary_school": 50,
+    "guardian_name": 30,
+    "guardian_relation": 10,
+    "property_certificate_no": 50,
+    "permit_authority": 50,
+    "permit_address": 100,
+    "emergency_name": 30,
+    "emergency_relation": 10,
+    SUBMISSION_ID: 64,
+}
+
 
 @dataclass(frozen=True)
 class RowError:
@@ -147,6 +166,7 @@ def validate_clean_row(
         for key in REQUIRED_FIELDS:
             if not row.get(key, ""):
                 check.fail(key, "不能为空", f"填写{FIELD_LABELS[key]}")
+    too_long = _check_lengths(check, row)
 
     # Student: the ID number gives the birth date and gender, never typed separately.
     values["student_name"] = normalize_name(row.get("student_name"), cleaned=True)
@@ -163,14 +183,18 @@ def validate_clean_row(
     )
 
     county = row.get("county", "").replace(" ", "")
-    if county and county not in (context.county_code, context.county_name):
+    if (
+        county
+        and county not in (context.county_code, context.county_name)
+        and "county" not in too_long
+    ):
         check.fail(
             "county",
             f"不是本次导入的区县“{context.county_name}”",
             f"把该行交由{county}导入，或改为{context.county_name}",
         )
     school_text = row.get("preferred_school", "")
-    if school_text:
+    if school_text and "preferred_school" not in too_long:
         school_code = context.resolve_school(school_text)
         if school_code is None:
             names = "、".join(s.name for s in context.schools) or "（无）"
@@ -186,7 +210,7 @@ def validate_clean_row(
             check.fail(
                 "primary_school", "初中报名须填写毕业小学", "填写孩子就读的小学名称"
             )
-        else:
+        elif "primary_school" not in too_long:
             code = context.resolve_primary_school(primary_text)
             values["primary_school_code"] = code or primary_text
             if code is None:
@@ -226,6 +250,22 @@ def validate_clean_row(
     reference = row.get(SUBMISSION_ID, "")
     values["external_ref"] = reference or None
     return values, check.errors
+
+
+def _check_lengths(check: _RowCheck, row: dict[str, str]) -> set[str]:
+    """Report each free-text value longer than its maximum; return their keys."""
+    too_long: set[str] = set()
+    for key, limit in MAX_LENGTHS.items():
+        length = len(row.get(key) or "")
+        if length > limit:
+            label = FIELD_LABELS.get(key, key)
+            check.fail(
+                key,
+                f"长度为{length}个字符，超过上限{limit}个字符",
+                f"把{label}缩短到{limit}个字符以内",
+            )
+            too_long.add(key)
+    return too_long
 
 
 def _check_age(check: _RowCheck, birth_date: date, context: RowContext) -> list[str]:

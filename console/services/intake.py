@@ -61,6 +61,8 @@ _APPLICATIONS: SATable = Application.__table__  # type: ignore[attr-defined]
 _AUDIT_EVENTS: SATable = AuditEvent.__table__  # type: ignore[attr-defined]
 
 DEFAULT_CHUNK_SIZE = 1000
+# Longest value a row error shows; the error names the full length.
+MAX_SHOWN_CHARS = 40
 # Statuses in which an import may still change an application: nothing has been
 # looked up, classified or placed on the strength of its values yet.
 UPDATABLE_STATUSES = frozenset({Status.SUBMITTED, Status.OFFLINE})
@@ -143,9 +145,14 @@ class ImportReport:
 
 
 def mask_value(field_key: str, value: str) -> str:
-    """Mask an ID number or mobile of a row error for display."""
+    """Return a row error's value for display: ID numbers and mobiles masked, and
+    values over MAX_SHOWN_CHARS characters cut short with an ellipsis."""
     masker = _MASKERS.get(field_key)
-    return masker(value) if masker and value else value
+    if masker and value:
+        value = masker(value)
+    if len(value) > MAX_SHOWN_CHARS:
+        value = value[: MAX_SHOWN_CHARS - 1] + "…"
+    return value
 
 
 @dataclass
