@@ -436,6 +436,51 @@ def test_export_formats(engine: Engine, tmp_path: Path) -> None:
     assert rows[0][0] == "application_id"
 
 
+def test_export_to_missing_folder_fails_cleanly(engine: Engine, tmp_path: Path) -> None:
+    with session_scope(engine) as session:
+        add_children(session, 5)
+    commit_run(engine)
+    url = str(engine.url)
+    not_a_folder = tmp_path / "notes.txt"
+    not_a_folder.write_text("", encoding="utf-8")
+    cases = [
+        ("csv", tmp_path / "nodir" / "x.csv", "不存在"),
+        ("xlsx", tmp_path / "nodir" / "x.xlsx", "不存在"),
+        ("json", tmp_path / "nodir" / "x.json", "不存在"),
+        ("csv", not_a_folder / "x.csv", "不是文件夹"),
+    ]
+    for fmt, path, problem in cases:
+        result = CliRunner().invoke(
+            cli,
+            [
+                "--db",
+                url,
+                "export",
+                "allocation",
+                "--county",
+                "白银区",
+                "--format",
+                fmt,
+                "-o",
+                str(path),
+            ],
+        )
+        assert result.exit_code == 1, result.output
+        assert isinstance(result.exception, SystemExit), result.exception
+        assert len(result.output.strip().splitlines()) == 1, result.output
+        assert str(path.parent) in result.output
+        assert problem in result.output
+    assert "mkdir -p" in result.output or "换一个输出路径" in result.output
+    assert not (tmp_path / "nodir").exists()
+    with Session(engine) as session:
+        exports = session.exec(
+            select(func.count())
+            .select_from(AuditEvent)
+            .where(AuditEvent.action == "export.allocation")
+        ).one()
+    assert exports == 0
+
+
 def test_junior_feeder_graduates_before_others(engine: Engine) -> None:
     with session_scope(engine) as session:
         open_window(

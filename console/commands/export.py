@@ -9,6 +9,7 @@ import click
 
 from console.commands.options import county_option, pass_app, season_option
 from console.context import AppContext
+from console.errors import AdmissionsError
 
 CHILD_COLUMNS = [
     "application_id",
@@ -105,7 +106,7 @@ def export_allocation_command(
 
     from console.db import session_scope
     from console.services import audit
-    from console.services.allocation import export_document, latest_run
+    from console.services.allocation import export_document, latest_run, state_label
     from console.services.seasons import get_season
 
     if run_id is None and county is None:
@@ -114,6 +115,10 @@ def export_allocation_command(
         )
     if fmt in ("csv", "xlsx") and output is None:
         raise click.UsageError(f"{fmt} 格式需要用 --output 指定输出文件。")
+    if output is not None:
+        _check_output_folder(output)
+    # The file is written inside the transaction, so a failed write also drops the audit
+    # record of the export.
     with session_scope(app.engine) as session:
         if run_id is None:
             assert county is not None
@@ -137,14 +142,53 @@ def export_allocation_command(
             },
         )
 
+        try:
+            if fmt == "json" and output is None:
+                click.echo(json.dumps(document, ensure_ascii=False, indent=2))
+                return
+            assert output is not None
+            _write_document(fmt, output, document)
+        except OSError as exc:
+            raise AdmissionsError(
+                f"无法写入 {exc.filename or output}（{exc.strerror or exc}）。"
+                "请检查文件夹的写入权限，或换一个输出路径。",
+                title="导出失败",
+            ) from exc
+    state = state_label(document["run"]["state"])
+    click.echo(
+        f"已导出第 {run_id} 次分配（{state}），"
+        f"儿童 {len(document['children'])} 人：{output}"
+    )
+
+
+def _check_output_folder(output: Path) -> None:
+    """Reject an output path in a missing folder, before anything is read or audited.
+
+    The folder is not created, because a mistyped path would otherwise put the file
+    where staff do not expect it.
+    """
+    folder = output.parent
+    if not folder.exists():
+        raise AdmissionsError(
+            f"输出文件夹 {folder} 不存在，无法写入 {output}。"
+            f"请先创建该文件夹（mkdir -p {folder}），或改用已有文件夹中的路径。",
+            title="导出失败",
+        )
+    if not folder.is_dir():
+        raise AdmissionsError(
+            f"{folder} 不是文件夹，无法写入 {output}。请换一个输出路径。",
+            title="导出失败",
+        )
+
+
+def _write_document(fmt: str, output: Path, document: dict[str, Any]) -> None:
+    """Write the export to `output`. CSV also writes <name>-schools.csv beside it."""
+    import json
+
     if fmt == "json":
         text = json.dumps(document, ensure_ascii=False, indent=2)
-        if output is None:
-            click.echo(text)
-            return
         output.write_text(text + "\n", encoding="utf-8")
     elif fmt == "csv":
-        assert output is not None
         schools_path = output.with_name(
             f"{output.stem}-schools{output.suffix or '.csv'}"
         )
@@ -154,11 +198,7 @@ def export_allocation_command(
         )
         click.echo(f"学校表：{schools_path}")
     else:
-        assert output is not None
         _write_xlsx(output, document)
-    click.echo(
-        f"已导出第 {run_id} 次分配，儿童 {len(document['children'])} 人：{output}"
-    )
 
 
 def _child_row(child: dict[str, Any]) -> list[Any]:
