@@ -13,12 +13,17 @@ import pytest
 from sqlalchemy import func, text
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import OperationalError
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from console.db import create_schema, make_engine, session_scope
 from console.errors import AdmissionsError
 from console.models import AllocationRun, Application, Placement, Status
-from console.services.allocation import approve_run, run_allocation, verify_run
+from console.services.allocation import (
+    ProgressCallback,
+    approve_run,
+    run_allocation,
+    verify_run,
+)
 from console.services.reference import load_reference
 from console.services.seasons import open_window
 from tests.test_allocation_service import COUNTY, SCHOOL, add_children
@@ -102,7 +107,7 @@ def test_postgres_interrupted_run_leaves_nothing(engine: Engine) -> None:
     assert statuses == {Status.CLASSIFIED}
 
 
-def commit_scope(engine: Engine, on_progress=None) -> int:  # type: ignore[no-untyped-def]
+def commit_scope(engine: Engine, on_progress: ProgressCallback | None = None) -> int:
     with session_scope(engine) as session:
         report = run_allocation(
             session,
@@ -123,8 +128,8 @@ def test_postgres_concurrent_commits_supersede(engine: Engine) -> None:
         add_children(session, 30)
     # Each commit waits here, after storing its placements and before its transaction
     # commits, for the other to arrive. Without the scope lock both arrive and both
-    # commit beside each other. With it the second waits for the lock, the first gives up
-    # waiting after the timeout and commits, and the second supersedes it.
+    # commit. With it the second waits for the lock, so the first stops waiting after
+    # the timeout and commits, and then the second supersedes it.
     both_stored = threading.Barrier(2, timeout=3)
     errors: list[BaseException] = []
 
@@ -157,7 +162,7 @@ def test_postgres_concurrent_commits_supersede(engine: Engine) -> None:
             ).all()
         )
     assert sorted(states.values()) == ["committed", "superseded"]
-    newest = max(states)
+    newest = max(run_id for run_id in states if run_id is not None)
     assert states[newest] == "committed"
     assert live_runs == {newest}
 
@@ -167,7 +172,7 @@ def test_postgres_concurrent_commits_supersede(engine: Engine) -> None:
         approved = session.exec(
             select(func.count())
             .select_from(AllocationRun)
-            .where(AllocationRun.state.in_(("committed", "approved")))  # type: ignore[attr-defined]
+            .where(col(AllocationRun.state).in_(("committed", "approved")))
         ).one()
     assert approved == 1
 

@@ -81,8 +81,8 @@ def lock_scope(
 
     On PostgreSQL this takes a transaction-level advisory lock keyed by a hash of the
     scope, so a second commit, approval or reopening of the same season, county and
-    stage waits for the first to commit or roll back. Read the run states only after
-    this call: at READ COMMITTED each later statement sees what the first writer
+    stage waits for the first to commit or roll back. Read run states only after this
+    call, because at READ COMMITTED each later statement reads what the first writer
     committed. SQLite allows one writer at a time, so nothing is taken there.
     """
     # NOTE: on SQLite the serialization relies on console/db.py opening transactions
