@@ -382,6 +382,27 @@ def test_overlong_address_rejected_and_shortened(
     assert max(len(line) for line in output.splitlines()) < 300
 
 
+def test_damaged_numbers_masked_in_reports(tmp_path: Path, db_url: str) -> None:
+    damaged = "6.20402201810221E+17"
+    rows = [make_row(1), make_row(2, student_id_number=damaged)]
+    source = write_csv(tmp_path / "in.csv", rows)
+    errors = tmp_path / "errors.csv"
+
+    code, output = run(db_url, "import", str(source), "--errors", str(errors))
+    _, as_json = run(db_url, "import", str(source), "--check", "--json")
+
+    assert code == 0, output
+    assert "后几位已丢失" in output
+    assert damaged not in output
+    assert "201810221" not in output
+    assert damaged not in as_json
+    with errors.open(encoding="utf-8-sig", newline="") as handle:
+        header, row = list(csv.reader(handle))
+    assert row[header.index("身份证号")] == damaged  # staff's own input, kept as is
+    assert "后几位已丢失" in row[header.index(ERROR_COLUMN)]
+    assert "201810221" not in row[header.index(ERROR_COLUMN)]
+
+
 def test_changed_row_updates_and_audits(
     tmp_path: Path, db_url: str, engine: Engine
 ) -> None:

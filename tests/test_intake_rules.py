@@ -26,6 +26,7 @@ from console.intake.validate import (
     MAX_LENGTHS,
     OFFLINE_REASON,
     RowContext,
+    RowError,
     SchoolRef,
     validate_row,
 )
@@ -490,3 +491,46 @@ def test_permit_overlong_authority_and_address() -> None:
     row = _permit(permit_authority="局" * 51, permit_address="区" * 101)
     _, errors = validate_row(row, 2, _context())
     assert _fields_of(errors) == ["permit_authority", "permit_address"]
+
+
+# Personal numbers in messages
+
+
+@pytest.mark.parametrize("raw", ["6.20402201810221E+17", "620402201810221000.0"])
+def test_damaged_id_message_masked(raw: str) -> None:
+    with pytest.raises(ValueProblem) as caught:
+        normalize_id_text(raw)
+    assert raw not in caught.value.message
+    assert "2018102" not in caught.value.message
+    assert "****" in caught.value.message
+
+
+def test_row_damaged_id_error_masked() -> None:
+    row = _row(guardian_id_number="6.20402198603121E+17")
+    _, errors = validate_row(row, 2, _context())
+    assert _fields_of(errors) == ["guardian_id_number"]
+    assert "1986031" not in errors[0].describe()
+    assert "后几位已丢失" in errors[0].message
+
+
+@pytest.mark.parametrize(
+    ("text", "hidden", "shown"),
+    [
+        (f"与{CHILD_ID}相同", CHILD_ID, CHILD_ID[-4:]),
+        (f"号码{CHILD_ID[:17]}x有误", CHILD_ID[:17], "620402"),
+        ("旧证号620402181215171有误", "620402181215171", "620402"),
+        ("“6.20402201810221E+17”", "201810221", "6.2040"),
+        ("联系电话13800001234", "13800001234", "138****1234"),
+    ],
+)
+def test_row_error_masks_numbers(text: str, hidden: str, shown: str) -> None:
+    error = RowError(2, "address", "", text, f"请核对{text}")
+    assert hidden not in error.message
+    assert hidden not in error.fix
+    assert shown in error.message
+
+
+def test_row_error_keeps_short_numbers() -> None:
+    message = "出生日期20181322不存在，截止日2025-08-31，第0001200号"
+    error = RowError(2, "student_id_number", "", message, "")
+    assert error.message == message

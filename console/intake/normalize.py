@@ -11,6 +11,8 @@ import unicodedata
 from collections.abc import Mapping
 from datetime import date, datetime, timedelta
 
+from console.rules.masking import mask_id_number
+
 # Excel's day 0 for serial dates (the 1900 system, with its leap-year bug folded in).
 EXCEL_EPOCH = date(1899, 12, 30)
 # Serials between these bounds are read as dates: 1927-05-18 to 2099-12-31. Smaller
@@ -111,8 +113,9 @@ def normalize_id_text(raw: str | None, *, cleaned: bool = False) -> str:
     if ("E" in text or "." in text) and (
         _SCIENTIFIC.match(text) or _NUMERIC_FLOAT.match(text)
     ):
+        # The damaged text still contains the first 15 digits, so it is masked.
         raise ValueProblem(
-            f"身份证号“{clean_text(raw)}”被表格软件按数字保存，后几位已丢失",
+            f"身份证号“{mask_id_number(text)}”被表格软件按数字保存，后几位已丢失",
             "在原始表格中把该列设为“文本”格式，按证件重新录入完整的18位号码后再导入",
         )
     return text

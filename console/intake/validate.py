@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
@@ -21,6 +22,7 @@ from console.intake.normalize import (
 )
 from console.models import Stage, Status
 from console.rules.idnumber import IdNumber, InvalidIdNumber, age_on, parse_id_number
+from console.rules.masking import mask_id_number, mask_mobile
 from console.rules.mobile import InvalidMobile, normalize_mobile
 
 LOCAL_TIME = ZoneInfo("Asia/Shanghai")
@@ -74,15 +76,41 @@ MAX_LENGTHS: dict[str, int] = {
 }
 
 
+# Personal numbers that may end up inside a message: 18- and 15-digit ID numbers,
+# ID numbers that a spreadsheet turned into scientific notation, and mobiles.
+_ID_IN_TEXT = re.compile(
+    r"(?<![0-9A-Za-z.])(?:\d{17}[\dXx]|\d{15}|\d\.\d{5,}E\+?\d{1,2})(?![0-9A-Za-z])",
+    re.IGNORECASE,
+)
+_MOBILE_IN_TEXT = re.compile(r"(?<!\d)1[3-9]\d{9}(?!\d)")
+
+
+def mask_numbers_in(text: str) -> str:
+    """Mask every ID number and mobile inside a staff-facing text."""
+    if not any(character.isdigit() for character in text):
+        return text
+    text = _ID_IN_TEXT.sub(lambda match: mask_id_number(match[0]), text)
+    return _MOBILE_IN_TEXT.sub(lambda match: mask_mobile(match[0]), text)
+
+
 @dataclass(frozen=True)
 class RowError:
-    """One problem of one row: where it is, what is wrong and how to fix it."""
+    """One problem of one row: where it is, what is wrong and how to fix it.
+
+    `value` is the raw cell, which staff see only through a masker. `message`
+    and `fix` are shown as they are, so any personal number in them is masked
+    when the error is created.
+    """
 
     row: int
     field: str
     value: str
     message: str
     fix: str
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "message", mask_numbers_in(self.message))
+        object.__setattr__(self, "fix", mask_numbers_in(self.fix))
 
     @property
     def label(self) -> str:
