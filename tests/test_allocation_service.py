@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+import threading
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
@@ -479,6 +480,40 @@ def test_export_to_missing_folder_fails_cleanly(engine: Engine, tmp_path: Path) 
             .where(AuditEvent.action == "export.allocation")
         ).one()
     assert exports == 0
+
+
+def test_concurrent_commits_supersede_on_sqlite(engine: Engine) -> None:
+    with session_scope(engine) as session:
+        add_children(session, 30)
+    # Each commit waits here, before its transaction commits, for the other to arrive.
+    # SQLite lets one writer in at a time, so the other is still waiting for the write
+    # lock: the first stops waiting after the timeout and the second supersedes it.
+    both_stored = threading.Barrier(2, timeout=3)
+    errors: list[BaseException] = []
+
+    def wait_for_other(done: int, total: int) -> None:
+        try:
+            both_stored.wait()
+        except threading.BrokenBarrierError:
+            pass
+
+    def commit() -> None:
+        try:
+            commit_run(engine, on_progress=wait_for_other)
+        except BaseException as error:  # reported by the assertion below
+            errors.append(error)
+
+    threads = [threading.Thread(target=commit) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    assert errors == []
+    with Session(engine) as session:
+        states = dict(session.exec(select(AllocationRun.id, AllocationRun.state)).all())
+    assert sorted(states.values()) == ["committed", "superseded"]
+    newest = max(run_id for run_id in states if run_id is not None)
+    assert states[newest] == "committed"
 
 
 def test_junior_feeder_graduates_before_others(engine: Engine) -> None:

@@ -83,11 +83,9 @@ def lock_scope(
     scope, so a second commit, approval or reopening of the same season, county and
     stage waits for the first to commit or roll back. Read run states only after this
     call, because at READ COMMITTED each later statement reads what the first writer
-    committed. SQLite allows one writer at a time, so nothing is taken there.
+    committed. Nothing is taken on SQLite, because console/db.py opens every SQLite
+    transaction with BEGIN IMMEDIATE, so writers already queue one after the other.
     """
-    # NOTE: on SQLite the serialization relies on console/db.py opening transactions
-    # with BEGIN IMMEDIATE. With a deferred BEGIN, the second writer fails with
-    # "database is locked" instead of waiting.
     if session.get_bind().dialect.name != "postgresql":
         return
     scope = f"allocation:{season_id}:{county_code}:{stage}".encode()
