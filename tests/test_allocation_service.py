@@ -437,7 +437,7 @@ def test_export_formats(engine: Engine, tmp_path: Path) -> None:
     assert rows[0][0] == "application_id"
 
 
-def test_export_to_missing_folder_fails_cleanly(engine: Engine, tmp_path: Path) -> None:
+def test_export_missing_folder_rejected(engine: Engine, tmp_path: Path) -> None:
     with session_scope(engine) as session:
         add_children(session, 5)
     commit_run(engine)
@@ -668,7 +668,7 @@ def test_cli_rejects_dry_run_with_commit(engine: Engine) -> None:
     assert statuses == {Status.CLASSIFIED}
 
 
-def test_run_errors_show_chinese_state_and_local_time(engine: Engine) -> None:
+def test_run_errors_chinese_state_local_time(engine: Engine) -> None:
     with session_scope(engine) as session:
         add_children(session, 5)
     first = commit_run(engine)
