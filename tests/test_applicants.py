@@ -189,3 +189,46 @@ def test_show_unknown_key(db_url: str) -> None:
     code, output = run(db_url, "applicants", "show", "999")
     assert code == 1
     assert "applicants search" in output
+
+
+def test_show_county_by_name(db_url: str) -> None:
+    code, output = run(db_url, "applicants", "show", "1")
+    assert code == 0, output
+    county_line = next(line for line in output.splitlines() if "区县" in line)
+    assert "白银区" in county_line
+    assert county_line.split()[-1] != "620402"
+
+
+def test_list_exceptions_show_reason(db_url: str, engine: Engine) -> None:
+    long_reason = "户籍登记的姓名与申请不一致，" * 10
+    with session_scope(engine) as session:
+        for app_id, reason in ((2, "居住证已过期"), (3, long_reason)):
+            application = session.get(Application, app_id)
+            assert application is not None
+            application.status = Status.EXCEPTION
+            application.status_reason = reason
+            session.add(application)
+
+    code, output = run(db_url, "applicants", "list", "--status", "exception")
+
+    assert code == 0, output
+    header, rule, *rows = table_lines(output)
+    starts = [index for index, char in enumerate(rule) if char == "-" and (
+        index == 0 or rule[index - 1] == " ")]  # fmt: skip
+    column = cut_at_display_columns(header, starts).index("状态说明")
+    reasons = [cut_at_display_columns(row, starts)[column] for row in rows]
+    assert reasons[0] == "居住证已过期"
+    assert reasons[1].endswith("…")
+    assert wcswidth(reasons[1]) <= 24
+    _, as_json = run(db_url, "applicants", "list", "--status", "exception", "--json")
+    assert json.loads(as_json)["items"][1]["status_reason"] == long_reason
+
+
+def test_not_found_key_masked(db_url: str) -> None:
+    missing = make_row(900)["student_id_number"]
+    code, output = run(db_url, "applicants", "show", missing)
+    assert code == 1
+    assert missing not in output
+    _, output = run(db_url, "applicants", "search", "13899990000")
+    assert "13899990000" not in output
+    assert "138****0000" in output

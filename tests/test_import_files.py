@@ -443,6 +443,24 @@ def test_second_submission_rejected_across_imports(tmp_path: Path, db_url: str) 
     assert "已有一份2025-07-01" in output
 
 
+def test_child_in_other_county_named(
+    tmp_path: Path, db_url: str, engine: Engine
+) -> None:
+    with session_scope(engine) as session:
+        open_window(session, year=2025, county_code="620403", actor="tester")
+    write_csv(tmp_path / "a.csv", [make_row(1)])
+    other = make_row(1, county="平川区", preferred_school="平川区长征小学")
+    write_csv(tmp_path / "b.csv", [other])
+    run(db_url, "import", str(tmp_path / "a.csv"))
+
+    code, output = run(db_url, "import", str(tmp_path / "b.csv"), "--json")
+
+    assert code == 0, output
+    message = json.loads(output)["errors"][0]["message"]
+    assert "白银区" in message
+    assert "620402" not in message
+
+
 def test_withdrawn_child_resubmits(tmp_path: Path, db_url: str, engine: Engine) -> None:
     write_csv(tmp_path / "a.csv", [make_row(1)])
     run(db_url, "import", str(tmp_path / "a.csv"))

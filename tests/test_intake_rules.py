@@ -25,6 +25,7 @@ from console.intake.reader import cell_text
 from console.intake.validate import (
     MAX_LENGTHS,
     OFFLINE_REASON,
+    OVER_AGE_REASON,
     RowContext,
     RowError,
     SchoolRef,
@@ -534,3 +535,35 @@ def test_row_error_keeps_short_numbers() -> None:
     message = "出生日期20181322不存在，截止日2025-08-31，第0001200号"
     error = RowError(2, "student_id_number", "", message, "")
     assert error.message == message
+
+
+# Wording of row errors and statuses
+
+
+def test_contact_id_same_as_child_fix_names_person() -> None:
+    row = _row(guardian_id_number=CHILD_ID, emergency_id_number=CHILD_ID)
+    _, errors = validate_row(row, 2, _context())
+    assert [error.fix for error in errors] == [
+        "填写监护人本人的身份证号",
+        "填写紧急联系人本人的身份证号",
+    ]
+
+
+@pytest.mark.parametrize("raw", ["2025-13-01 08:00:00", "2025/7/32 8:00", "七月一日"])
+def test_row_bad_submission_time_fix(raw: str) -> None:
+    _, errors = validate_row(_row(submitted_at=raw), 2, _context())
+    assert _fields_of(errors) == ["submitted_at"]
+    assert "YYYY-MM-DD HH:MM:SS" in errors[0].fix
+    assert "2018-09-01" not in errors[0].fix
+
+
+def test_row_over_age_has_reason() -> None:
+    early = make_id_number("620402", date(2018, 8, 31), 12)
+    values, _ = validate_row(_row(student_id_number=early), 4, _context())
+    offline, _ = validate_row(
+        _row(student_id_number=early, consent="否"), 4, _context()
+    )
+    assert values["status"] == Status.SUBMITTED
+    assert values["status_reason"] == OVER_AGE_REASON
+    assert OVER_AGE_REASON == "超龄，需教育局确认"
+    assert offline["status_reason"] == f"{OFFLINE_REASON}；{OVER_AGE_REASON}"

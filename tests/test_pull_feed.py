@@ -305,3 +305,19 @@ def test_simulator_outage_retried(engine: Engine, registry: Path) -> None:
     assert report.retries >= 1
     assert waits[0] >= 1.0  # the server's Retry-After, not the first back-off step
     assert report.items > 0
+
+
+def test_duplicate_in_page_names_submission(
+    engine: Engine, feed: tuple[str, FeedState]
+) -> None:
+    url, state = feed
+    again = {"submission_id": "P2025X0002",
+             **make_row(3, preferred_school="白银区工农路小学")}  # fmt: skip
+    state.items.append(again)
+    report = pull_feed(engine, url=url, actor="tester", page_size=50)
+    assert report.rejected == 1
+    submission, error = report.errors[0]
+    assert submission == "P2025X0002"
+    assert "P202500003" in error.message
+    assert "行" not in error.message
+    assert "行" not in error.fix

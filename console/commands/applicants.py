@@ -16,8 +16,10 @@ from console.commands.options import (
 from console.context import AppContext
 
 _UNMASK_HELP = "显示完整身份证号和手机号（记入审计日志）。"
-_LIST_HEADERS = ["申请号", "学生姓名", "身份证号", "性别", "预报名学校", "状态", "批次",
-                 "监护人手机", "申报时间"]  # fmt: skip
+_LIST_HEADERS = ["申请号", "学生姓名", "身份证号", "性别", "预报名学校", "状态",
+                 "状态说明", "批次", "监护人手机", "申报时间"]  # fmt: skip
+# Display columns of the status reason in a list; longer reasons end in an ellipsis.
+_REASON_WIDTH = 20
 
 
 @click.group("applicants")
@@ -101,6 +103,7 @@ def search_command(
     示例：admissions applicants search 1711
     """
     from console.db import session_scope
+    from console.intake.validate import mask_numbers_in
     from console.services.applicants import (
         record_unmask,
         school_names,
@@ -119,7 +122,7 @@ def search_command(
         echo_json({"items": summaries})
         return
     if not summaries:
-        click.echo(f"没有找到与“{text}”匹配的申请。")
+        click.echo(f"没有找到与“{mask_numbers_in(text)}”匹配的申请。")
         return
     _echo_summaries(summaries, names)
     click.echo(f"找到 {len(summaries)} 条。")
@@ -141,6 +144,7 @@ def show_command(app: AppContext, key: str, unmask: bool, as_json: bool) -> None
     from console.intake.headers import FIELD_LABELS
     from console.services.applicants import (
         application_history,
+        county_names,
         detail_of,
         get_application,
         local_time,
@@ -155,6 +159,8 @@ def show_command(app: AppContext, key: str, unmask: bool, as_json: bool) -> None
         detail = detail_of(application, unmask=unmask)
         history = application_history(session, application)
         names = school_names(session)
+        counties = county_names(session)
+    detail["county_name"] = counties.get(detail["county_code"], "")
     events = [
         {
             "at": local_time(e.at),
@@ -186,6 +192,8 @@ def show_command(app: AppContext, key: str, unmask: bool, as_json: bool) -> None
         value = detail[name]
         if name in ("preferred_school_code", "zone_school_code"):
             value = f"{names.get(value, value)}（{value}）"
+        elif name == "county_code":
+            value = f"{counties.get(value, value)}（{value}）"
         elif isinstance(value, bool):
             value = "是" if value else "否"
         rows.append([label, value])
@@ -206,7 +214,22 @@ def _echo_summaries(summaries: list[dict[str, Any]], names: dict[str, str]) -> N
     rows = [
         [s["id"], s["student_name"], s["student_id_number"], s["gender"],
          names.get(s["preferred_school_code"] or "", s["preferred_school_code"] or ""),
-         s["status_label"], s["batch"] or "", s["guardian_mobile"], s["submitted_at"]]
+         s["status_label"], _shorten(s["status_reason"], _REASON_WIDTH),
+         s["batch"] or "", s["guardian_mobile"], s["submitted_at"]]
         for s in summaries
     ]  # fmt: skip
     click.echo(tabulate(rows, headers=_LIST_HEADERS, tablefmt="simple"))
+
+
+def _shorten(text: str, width: int) -> str:
+    """Cut `text` to `width` terminal columns, ending it with an ellipsis when cut."""
+    from wcwidth import wcswidth
+
+    if wcswidth(text) <= width:
+        return text
+    shown = ""
+    for character in text:
+        if wcswidth(shown + character) > width - 1:
+            break
+        shown += character
+    return shown + "…"

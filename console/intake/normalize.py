@@ -33,6 +33,7 @@ _DATE_PATTERNS = (
     re.compile(r"^(\d{4})(\d{2})(\d{2})$"),
 )
 _SERIAL = re.compile(r"\d{1,5}(\.\d+)?")
+_DATETIME_FIX = "改为 YYYY-MM-DD HH:MM:SS 格式的有效时间，如 2025-07-01 08:30:00"
 _TIME = re.compile(r"^(\d{1,2}):(\d{2})(?::(\d{2})(?:\.\d+)?)?$")
 
 
@@ -175,20 +176,19 @@ def parse_local_datetime(raw: str | None, *, cleaned: bool = False) -> datetime:
         start = datetime.combine(EXCEL_EPOCH, datetime.min.time())
         return start + timedelta(seconds=round(serial * 86400))
     parts = text.replace("T", " ").split(" ")
-    day = parse_date(parts[0], cleaned=True)
+    try:
+        day = parse_date(parts[0], cleaned=True)
+    except ValueProblem:
+        # The date's own fix shows a bare date, but this field needs a time too.
+        raise ValueProblem(f"时间“{text}”无法识别或不存在", _DATETIME_FIX) from None
     if len(parts) == 1:
         return datetime.combine(day, datetime.min.time())
     match = _TIME.match("".join(parts[1:]))
     if match is None:
-        raise ValueProblem(
-            f"时间“{text}”无法识别",
-            "改为 YYYY-MM-DD HH:MM:SS 格式，如 2025-07-01 08:30:00",
-        )
+        raise ValueProblem(f"时间“{text}”无法识别", _DATETIME_FIX)
     hour, minute, second = int(match[1]), int(match[2]), int(match[3] or 0)
     if hour > 23 or minute > 59 or second > 59:
-        raise ValueProblem(
-            f"时间“{text}”不存在", "改为 YYYY-MM-DD HH:MM:SS 格式的有效时间"
-        )
+        raise ValueProblem(f"时间“{text}”不存在", _DATETIME_FIX)
     return datetime(day.year, day.month, day.day, hour, minute, second)
 
 

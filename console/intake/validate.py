@@ -27,6 +27,10 @@ from console.rules.mobile import InvalidMobile, normalize_mobile
 
 LOCAL_TIME = ZoneInfo("Asia/Shanghai")
 OFFLINE_REASON = "未授权数据查询，需线下核验"
+OVER_AGE_REASON = "超龄，需教育局确认"
+UNDER_AGE_REASON = "未到入学年龄，需教育局确认"
+# Status reason of each age flag; the bureau decides on such children.
+_FLAG_REASONS = {"over_age": OVER_AGE_REASON, "under_age": UNDER_AGE_REASON}
 PERMIT_FIELDS = (
     "permit_issued_on",
     "permit_expires_on",
@@ -142,6 +146,7 @@ class RowContext:
     primary_schools: dict[str, str] = field(
         default_factory=dict
     )  # any county: code -> name
+    county_names: dict[str, str] = field(default_factory=dict)  # code -> name
 
     def __post_init__(self) -> None:
         self._school_by_key: dict[str, str] = {}
@@ -251,11 +256,8 @@ def validate_clean_row(
         if person_id is not None:
             values[id_key] = person_id.value
             if student_id is not None and person_id.value == student_id.value:
-                check.fail(
-                    id_key,
-                    "与学生身份证号相同",
-                    f"填写{FIELD_LABELS[name_key]}本人的身份证号",
-                )
+                person = FIELD_LABELS[name_key].removesuffix("姓名")
+                check.fail(id_key, "与学生身份证号相同", f"填写{person}本人的身份证号")
         values[relation_key] = row.get(relation_key, "").replace(" ", "")
         values[mobile_key] = check.mobile(mobile_key)
     values["property_certificate_no"] = row.get("property_certificate_no", "") or None
@@ -268,7 +270,9 @@ def validate_clean_row(
     consent = check.parse("consent", parse_consent)
     values["consent"] = bool(consent)
     values["status"] = Status.SUBMITTED if consent else Status.OFFLINE
-    values["status_reason"] = "" if consent else OFFLINE_REASON
+    reasons = [] if consent else [OFFLINE_REASON]
+    reasons += [_FLAG_REASONS[flag] for flag in flags if flag in _FLAG_REASONS]
+    values["status_reason"] = "；".join(reasons)
     submitted = row.get("submitted_at", "")
     local = check.parse("submitted_at", parse_local_datetime) if submitted else None
     values["submitted_at"] = (

@@ -12,8 +12,15 @@ from sqlmodel import Session, col, select
 
 from console.errors import AdmissionsError, NotFoundError
 from console.intake.normalize import clean_text
-from console.intake.validate import LOCAL_TIME
-from console.models import STATUS_LABELS, Application, AuditEvent, School, Season
+from console.intake.validate import LOCAL_TIME, mask_numbers_in
+from console.models import (
+    STATUS_LABELS,
+    Application,
+    AuditEvent,
+    Division,
+    School,
+    Season,
+)
 from console.rules.masking import mask_id_number, mask_mobile
 from console.services import audit
 
@@ -100,7 +107,8 @@ def get_application(session: Session, key: str) -> Application:
         ).first()
     if application is None:
         raise NotFoundError(
-            f"没有申请号或学生身份证号为 {key} 的申请，请用 admissions applicants search 查找"
+            f"没有申请号或学生身份证号为 {mask_numbers_in(key)} 的申请，"
+            "请用 admissions applicants search 查找"
         )
     return application
 
@@ -142,6 +150,7 @@ def summary_of(application: Application, *, unmask: bool = False) -> dict[str, A
         "preferred_school_code": application.preferred_school_code,
         "status": application.status,
         "status_label": STATUS_LABELS.get(application.status, application.status),
+        "status_reason": application.status_reason,
         "batch": application.batch,
         "guardian_mobile": _shown(application.guardian_mobile, unmask, mask_mobile),
         "submitted_at": local_time(application.submitted_at),
@@ -172,6 +181,11 @@ def local_time(moment: datetime | None) -> str:
 
 def school_names(session: Session) -> dict[str, str]:
     return {school.code: school.name for school in session.exec(select(School))}
+
+
+def county_names(session: Session) -> dict[str, str]:
+    """Return the names of divisions by code, such as 白银区 for 620402."""
+    return {division.code: division.name for division in session.exec(select(Division))}
 
 
 def _shown(value: str | None, unmask: bool, masker: Any) -> str:

@@ -28,7 +28,7 @@ from console.intake.headers import SUBMISSION_ID
 from console.intake.normalize import clean_text
 from console.intake.validate import RowError
 from console.models import Division, FeedCursor, Stage, Window
-from console.services.intake import ImportReport, import_rows
+from console.services.intake import FEED_SOURCE, ImportReport, import_rows
 from console.services.seasons import get_window
 
 logger = logging.getLogger(__name__)
@@ -248,8 +248,9 @@ def _store_page(
                 )))  # fmt: skip
             continue
         result = import_rows(
-            engine, [row for _, row in numbered], window=window, source="feed",
-            actor=actor, row_numbers=[number for number, _ in numbered],
+            engine, [row for _, row in numbered], window=window,
+            source=FEED_SOURCE, actor=actor,
+            row_numbers=[number for number, _ in numbered],
             chunk_size=max(len(numbered), 1),
         )  # fmt: skip
         report.add(result, submission_ids)

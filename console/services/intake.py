@@ -61,6 +61,8 @@ _APPLICATIONS: SATable = Application.__table__  # type: ignore[attr-defined]
 _AUDIT_EVENTS: SATable = AuditEvent.__table__  # type: ignore[attr-defined]
 
 DEFAULT_CHUNK_SIZE = 1000
+# The `source` of applications pulled from the platform's feed.
+FEED_SOURCE = "feed"
 # Longest value a row error shows; the error names the full length.
 MAX_SHOWN_CHARS = 40
 # Statuses in which an import may still change an application: nothing has been
@@ -223,7 +225,8 @@ def import_rows(
         "import %s started: window %s, source %s", report.import_id, window.id, source
     )
 
-    seen_rows: dict[str, int] = {}
+    # Student ID number -> row number and submission id of its first row here.
+    seen_rows: dict[str, tuple[int, str]] = {}
     numbered: Iterator[tuple[int, Mapping[str, str]]] = (
         zip(row_numbers, rows, strict=True) if row_numbers is not None
         else enumerate(rows, start=first_row)
@@ -238,7 +241,7 @@ def import_rows(
             for row_number, row in chunk:
                 _triage(
                     row_number, row, context, part, pending, live, history, refs,
-                    seen_rows, window,
+                    seen_rows, window, source,
                 )  # fmt: skip
             if dry_run:
                 part.stored += len(pending.inserts)
@@ -284,8 +287,9 @@ def _triage(
     live: dict[str, _Existing],
     history: dict[str, int],
     refs: set[str],
-    seen_rows: dict[str, int],
+    seen_rows: dict[str, tuple[int, str]],
     window: Window,
+    source: str,
 ) -> None:
     """Decide what one row does: insert, update, nothing, or reject with errors."""
     cleaned = clean_row(row)
@@ -304,11 +308,12 @@ def _triage(
     student_id = values["student_id_number"]
     has_time = bool(cleaned.get("submitted_at"))
     digest = _digest(values, has_time=has_time)
-    earlier_row = seen_rows.get(student_id)
-    if earlier_row is not None:
-        _reject(report, [_duplicate_error(row_number, student_id, earlier_row)])
+    earlier = seen_rows.get(student_id)
+    if earlier is not None:
+        error = _duplicate_error(row_number, student_id, *earlier, source=source)
+        _reject(report, [error])
         return
-    seen_rows[student_id] = row_number
+    seen_rows[student_id] = (row_number, reference)
     pending.new_students.append(student_id)
     if reference:
         refs.add(reference)
@@ -325,7 +330,8 @@ def _triage(
             pending.resubmits[student_id] = history[student_id]
         return
     if (existing.county_code, existing.stage) != (window.county_code, window.stage):
-        _reject(report, [_other_window_error(row_number, student_id, existing)])
+        error = _other_window_error(row_number, student_id, existing, context)
+        _reject(report, [error])
         return
     if existing.intake_hash == digest:
         report.unchanged += 1
@@ -354,11 +360,33 @@ def _reject(report: ImportReport, errors: list[RowError]) -> None:
     report.errors.extend(errors)
 
 
-def _duplicate_error(row_number: int, student_id: str, earlier_row: int) -> RowError:
+def _duplicate_error(
+    row_number: int, student_id: str, earlier_row: int, earlier_ref: str, *,
+    source: str,
+) -> RowError:  # fmt: skip
+    """Return the error of a second row of one child in the same import.
+
+    Feed items are numbered by their position in the pull, which means nothing to
+    staff, so a feed error names the earlier item by its submission id.
+    """
+    rule = "同一学生本年度只能有一份有效申请"
+    if source == FEED_SOURCE:
+        earlier = (
+            f"申报编号{earlier_ref}" if earlier_ref else f"本次拉取的第{earlier_row}条"
+        )
+        return RowError(
+            row_number, "student_id_number", student_id,
+            f"与{earlier}是同一名学生，{rule}",
+            f"本条未保存，已保存{earlier}；如应以本条为准，请先撤回已保存的申请，"
+            "再用 admissions pull --restart 重新拉取",
+        )  # fmt: skip
+    earlier = f"第{earlier_row}行"
+    if earlier_ref:
+        earlier += f"（申报编号{earlier_ref}）"
     return RowError(
         row_number, "student_id_number", student_id,
-        f"与第{earlier_row}行是同一名学生，同一学生本年度只能有一份有效申请",
-        f"删除本行；如需改报学校或更正信息，请修改第{earlier_row}行后重新导入",
+        f"与{earlier}是同一名学生，{rule}",
+        f"删除本行；如需改报学校或更正信息，请修改{earlier}后重新导入",
     )  # fmt: skip
 
 
@@ -388,12 +416,13 @@ def _same_moment(stored: datetime | None, new: datetime) -> bool:
 
 
 def _other_window_error(
-    row_number: int, student_id: str, existing: _Existing
+    row_number: int, student_id: str, existing: _Existing, context: RowContext
 ) -> RowError:
     stage = "小学" if existing.stage == Stage.PRIMARY else "初中"
+    county = context.county_names.get(existing.county_code, existing.county_code)
     return RowError(
         row_number, "student_id_number", student_id,
-        f"该学生本年度已在区县{existing.county_code}的{stage}报名中有一份有效申请",
+        f"该学生本年度已在{county}的{stage}报名中有一份有效申请",
         "同一学生只能有一份有效申请；如需改报，请先撤回原申请再导入",
     )  # fmt: skip
 
@@ -518,6 +547,7 @@ def _load_context(session: Session, window: Window, today: date) -> RowContext:
         select(School).where(School.county_code == window.county_code)  # type: ignore[arg-type]
     ).all()
     primary = session.scalars(select(School).where(School.stage == Stage.PRIMARY)).all()  # type: ignore[arg-type]
+    divisions = session.scalars(select(Division)).all()
     policy = load_policies().get(window.county_code)
     return RowContext(
         county_code=window.county_code,
@@ -532,6 +562,7 @@ def _load_context(session: Session, window: Window, today: date) -> RowContext:
             if s.stage == window.stage
         ],
         primary_schools={s.code: s.name for s in primary},
+        county_names={d.code: d.name for d in divisions},
     )
 
 
