@@ -19,7 +19,7 @@ from sqlalchemy.engine import Engine
 
 from console.cli import cli
 from console.db import create_schema, make_engine, session_scope
-from console.errors import WindowClosedError
+from console.errors import AdmissionsError, WindowClosedError
 from console.intake.headers import ERROR_COLUMN
 from console.models import Application, AuditEvent, Status, Window
 from console.rules.idnumber import make_id_number
@@ -516,11 +516,62 @@ def test_closed_window_rejected_unless_overridden(
             engine, [make_row(1)], window=closed, source="import", actor="tester"
         )
     report = import_rows(engine, [make_row(1)], window=closed, source="import",
-                         actor="tester", override_by="supervisor")  # fmt: skip
+                         actor="tester", override_by="supervisor",
+                         override_reason="教育局批准补录")  # fmt: skip
     assert report.stored == 1
     with session_scope(engine) as session:
         actions = list(session.scalars(select(AuditEvent.action)))
     assert "window.override" in actions
+
+
+def test_override_without_reason_rejected(engine: Engine, window: Window) -> None:
+    with session_scope(engine) as session:
+        closed = close_window(session, year=2025, county_code="620402", stage="primary",
+                              actor="tester")  # fmt: skip
+    with pytest.raises(AdmissionsError) as caught:
+        import_rows(engine, [make_row(1)], window=closed, source="import",
+                    actor="tester", override_by="supervisor", override_reason=" ")  # fmt: skip
+    assert "--reason" in caught.value.message
+    assert count_applications(engine) == 0
+
+
+def test_override_command_audits_reason_and_counts(
+    tmp_path: Path, db_url: str, engine: Engine
+) -> None:
+    with session_scope(engine) as session:
+        close_window(session, year=2025, county_code="620402", stage="primary",
+                     actor="tester")  # fmt: skip
+    rows = [make_row(1), make_row(2), make_row(3, guardian_mobile="1")]
+    source = write_csv(tmp_path / "late.csv", rows)
+
+    code, no_reason = run(db_url, "import", str(source), "--override-window")
+    assert code != 0
+    assert "--reason" in no_reason
+    code, reason_alone = run(db_url, "import", str(source), "--reason", "补录")
+    assert code != 0
+    assert "--override-window" in reason_alone
+    assert count_applications(engine) == 0
+
+    code, output = run(db_url, "import", str(source), "--override-window",
+                       "--reason", "教育局批准补录")  # fmt: skip
+
+    assert code == 0, output
+    assert count_applications(engine) == 2
+    with session_scope(engine) as session:
+        events = session.scalars(
+            select(AuditEvent)
+            .where(AuditEvent.action.startswith("window.override"))
+            .order_by(AuditEvent.id)
+        ).all()
+    assert [e.action for e in events] == ["window.override", "window.override.result"]
+    started, result = (e.detail or {} for e in events)
+    assert started["reason"] == "教育局批准补录"
+    assert started["file"] == "late.csv"
+    assert result["reason"] == "教育局批准补录"
+    assert result["file"] == "late.csv"
+    assert result["import"] == started["import"]
+    assert (result["stored"], result["rejected"]) == (2, 1)
+    assert events[0].actor == "tester"
 
 
 def test_session_bind_uses_caller_transaction(engine: Engine, window: Window) -> None:

@@ -30,7 +30,9 @@ from console.context import AppContext
               default=None,
               help="把有误的行连同“错误说明”列写入此文件（.csv 或 .xlsx），改正后可再次导入。")  # fmt: skip
 @click.option("--override-window", is_flag=True,
-              help="报名窗口关闭时仍然导入（以当前操作员身份记入审计日志）。")  # fmt: skip
+              help="报名窗口关闭时仍然导入（以当前操作员身份记入审计日志），须同时给出 --reason。")  # fmt: skip
+@click.option("--reason", "override_reason", default=None, metavar="TEXT",
+              help="使用 --override-window 补录的原因，与文件名和导入条数一起记入审计日志。")  # fmt: skip
 @click.option("--strict", is_flag=True, help="有任何一行有误时以退出码 1 结束。")
 @click.option("--check", "dry_run", is_flag=True,
               help="只检查文件并报告问题，不保存任何数据。")  # fmt: skip
@@ -48,6 +50,7 @@ def import_command(
     sheet: str | None,
     errors_path: Path | None,
     override_window: bool,
+    override_reason: str | None,
     strict: bool,
     dry_run: bool,
     chunk_size: int,
@@ -64,11 +67,21 @@ def import_command(
 
     from console.services.intake import import_file, mask_value
 
+    reason = (override_reason or "").strip()
+    if override_window and not reason:
+        raise click.ClickException(
+            "使用 --override-window 时必须用 --reason 说明补录原因，"
+            '例如 --reason "教育局批准补录"'
+        )
+    if override_reason is not None and not override_window:
+        raise click.ClickException(
+            "--reason 只在补录时使用，请同时加 --override-window，或去掉 --reason"
+        )
     outcome = import_file(
         app.engine, file, actor=app.operator, county_code=county, year=season_year,
         stage=stage, encoding=encoding, sheet=sheet, errors_path=errors_path,
-        override_by=app.operator if override_window else None, chunk_size=chunk_size,
-        dry_run=dry_run,
+        override_by=app.operator if override_window else None,
+        override_reason=reason or None, chunk_size=chunk_size, dry_run=dry_run,
     )  # fmt: skip
     report = outcome.report
     if as_json:

@@ -51,6 +51,7 @@ from console.models import (
 )
 from console.policy import load_policies
 from console.rules.masking import mask_id_number, mask_mobile
+from console.services import audit
 from console.services.bulk import insert_many
 from console.services.seasons import get_window, require_open
 
@@ -193,6 +194,8 @@ def import_rows(
     row_numbers: Iterable[int] | None = None,
     chunk_size: int = DEFAULT_CHUNK_SIZE,
     override_by: str | None = None,
+    override_reason: str | None = None,
+    origin: str | None = None,
     today: date | None = None,
     dry_run: bool = False,
 ) -> ImportReport:
@@ -211,14 +214,31 @@ def import_rows(
     whose earlier application was withdrawn or rejected gets a new one.
     With `dry_run` nothing is written: the report counts what would be stored
     and updated, and lists the same problems.
-    Raises WindowClosedError when the window is closed and nobody overrides it.
+    A closed window takes rows only when `override_by` names the operator and
+    `override_reason` says why. The override is audited before the first chunk
+    with the reason, `origin` (the file name) and the import id, and again at the
+    end with the counts.
+    Raises WindowClosedError when the window is closed and nobody overrides it,
+    and AdmissionsError when an override has no reason.
     """
     report = ImportReport(import_id=uuid.uuid4().hex[:12])
+    overriding = window.state != "open" and bool(override_by)
+    reason = (override_reason or "").strip()
+    if overriding and not reason:
+        raise AdmissionsError(
+            "报名窗口已关闭，补录必须说明原因。请加 --reason，"
+            '例如 --reason "教育局批准补录"',
+            title="缺少补录原因",
+        )
+    override_detail = {"reason": reason, "file": origin, "import": report.import_id,
+                       "source": source}  # fmt: skip
     with _session_for(bind) as session:
-        if not dry_run:
-            require_open(window, override_by=override_by, session=session)
-        elif not override_by:
-            require_open(window)  # a dry run records no override
+        if not overriding:
+            require_open(window)
+        elif not dry_run:  # a dry run records no override
+            audit.record(session, actor=override_by or actor, action="window.override",
+                         entity="window", entity_id=window.id,
+                         detail=override_detail)  # fmt: skip
         context = _load_context(session, window, today or date.today())
         live, history, refs = _load_existing(session, window.season_id)
     logger.info(
@@ -270,6 +290,15 @@ def import_rows(
             report.merge(part)
             break
 
+    if overriding and not dry_run:
+        with _session_for(bind) as session:
+            audit.record(session, actor=override_by or actor,
+                         action="window.override.result", entity="window",
+                         entity_id=window.id, detail={
+                             **override_detail, "stored": report.stored,
+                             "updated": report.updated, "unchanged": report.unchanged,
+                             "rejected": report.rejected, "blank": report.blank,
+                         })  # fmt: skip
     logger.info(
         "import %s finished: %d stored, %d updated, %d unchanged, %d rejected",
         report.import_id, report.stored, report.updated, report.unchanged,
@@ -632,6 +661,7 @@ def import_file(
     sheet: str | None = None,
     errors_path: Path | None = None,
     override_by: str | None = None,
+    override_reason: str | None = None,
     chunk_size: int = DEFAULT_CHUNK_SIZE,
     dry_run: bool = False,
 ) -> FileImport:
@@ -662,7 +692,7 @@ def import_file(
     report = import_rows(
         engine, _rows_of(table), window=window, source="import", actor=actor,
         first_row=table.first_row, chunk_size=chunk_size, override_by=override_by,
-        dry_run=dry_run,
+        override_reason=override_reason, origin=path.name, dry_run=dry_run,
     )  # fmt: skip
     outcome = FileImport(report=report, table=table, window=window)
     if errors_path is not None and report.errors:
