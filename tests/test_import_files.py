@@ -363,6 +363,21 @@ def test_error_file_same_as_input_rejected(
     assert count_applications(engine) == 0
 
 
+def test_error_file_same_as_database_rejected(
+    tmp_path: Path, db_url: str, engine: Engine
+) -> None:
+    source = write_csv(tmp_path / "in.csv", [make_row(1, guardian_mobile="1")])
+    database = tmp_path / "season.db"
+    before = database.stat().st_size
+
+    code, output = run(db_url, "import", str(source), "--errors", str(database))
+
+    assert code == 1, output
+    assert "数据库" in output
+    assert database.stat().st_size == before
+    assert count_applications(engine) == 0
+
+
 def test_overlong_address_rejected_and_shortened(
     tmp_path: Path, db_url: str, engine: Engine
 ) -> None:

@@ -87,11 +87,12 @@ _ID_IN_TEXT = re.compile(
     re.IGNORECASE,
 )
 _MOBILE_IN_TEXT = re.compile(r"(?<!\d)1[3-9]\d{9}(?!\d)")
+_DIGIT = re.compile(r"\d")
 
 
 def mask_numbers_in(text: str) -> str:
     """Mask every ID number and mobile inside a staff-facing text."""
-    if not any(character.isdigit() for character in text):
+    if not _DIGIT.search(text):
         return text
     text = _ID_IN_TEXT.sub(lambda match: mask_id_number(match[0]), text)
     return _MOBILE_IN_TEXT.sub(lambda match: mask_mobile(match[0]), text)
@@ -286,17 +287,18 @@ def validate_clean_row(
 
 def _check_lengths(check: _RowCheck, row: dict[str, str]) -> set[str]:
     """Report each free-text value longer than its maximum; return their keys."""
-    too_long: set[str] = set()
+    too_long = {
+        key for key, limit in MAX_LENGTHS.items() if len(row.get(key) or "") > limit
+    }
+    if not too_long:
+        return too_long
     for key, limit in MAX_LENGTHS.items():
-        length = len(row.get(key) or "")
-        if length > limit:
-            label = FIELD_LABELS.get(key, key)
+        if key in too_long:
             check.fail(
                 key,
-                f"长度为{length}个字符，超过上限{limit}个字符",
-                f"把{label}缩短到{limit}个字符以内",
+                f"长度为{len(row[key])}个字符，超过上限{limit}个字符",
+                f"把{FIELD_LABELS.get(key, key)}缩短到{limit}个字符以内",
             )
-            too_long.add(key)
     return too_long
 
 

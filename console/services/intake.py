@@ -64,7 +64,7 @@ _AUDIT_EVENTS: SATable = AuditEvent.__table__  # type: ignore[attr-defined]
 DEFAULT_CHUNK_SIZE = 1000
 # The `source` of applications pulled from the platform's feed.
 FEED_SOURCE = "feed"
-# Longest value a row error shows; the error names the full length.
+# Maximum characters of a value shown in a row error; longer values are cut short.
 MAX_SHOWN_CHARS = 40
 # Statuses in which an import may still change an application: nothing has been
 # looked up, classified or placed on the strength of its values yet.
@@ -215,7 +215,7 @@ def import_rows(
     With `dry_run` nothing is written: the report counts what would be stored
     and updated, and lists the same problems.
     A closed window takes rows only when `override_by` names the operator and
-    `override_reason` says why. The override is audited before the first chunk
+    `override_reason` gives the reason. The override is audited before the first chunk
     with the reason, `origin` (the file name) and the import id, and again at the
     end with the counts.
     Raises WindowClosedError when the window is closed and nobody overrides it,
@@ -672,7 +672,7 @@ def import_file(
     AdmissionsError when the file cannot be read or the window is missing.
     """
     if errors_path is not None:
-        _check_error_path(path, errors_path)
+        _check_error_path(path, errors_path, engine)
     try:
         table = open_table(path, encoding=encoding, sheet=sheet)
     except ReadError as exc:
@@ -705,22 +705,32 @@ def import_file(
     return outcome
 
 
-def _check_error_path(path: Path, errors_path: Path) -> None:
-    """Raise AdmissionsError when the error file would overwrite the input file.
-
-    Resolving both paths catches `..` and symbolic links, and samefile catches
-    hard links and case-insensitive file systems.
+def _check_error_path(path: Path, errors_path: Path, engine: Engine) -> None:
+    """Raise AdmissionsError when the error file would overwrite the input file or
+    the SQLite database file.
     """
-    same = path.resolve() == errors_path.resolve()
-    if not same and path.exists() and errors_path.exists():
-        same = os.path.samefile(path, errors_path)
-    if same:
-        suggestion = path.with_name(f"{path.stem}-错误行{path.suffix}")
+    suggestion = path.with_name(f"{path.stem}-错误行{path.suffix}")
+    if _same_file(path, errors_path):
         raise AdmissionsError(
             f"--errors 指定的 {errors_path} 就是要导入的文件 {path}，"
             f"写入错误行会覆盖原文件。请改用另一个文件，例如 --errors {suggestion}",
             title="错误文件与导入文件相同",
         )
+    database = engine.url.database if engine.url.get_backend_name() == "sqlite" else ""
+    if database and database != ":memory:" and _same_file(Path(database), errors_path):
+        raise AdmissionsError(
+            f"--errors 指定的 {errors_path} 是数据库文件，写入错误行会毁坏数据库。"
+            f"请改用另一个文件，例如 --errors {suggestion}",
+            title="错误文件与数据库相同",
+        )
+
+
+def _same_file(first: Path, second: Path) -> bool:
+    """Tell whether two paths name one file, also through `..`, symbolic links,
+    hard links and case-insensitive file systems."""
+    if first.resolve() == second.resolve():
+        return True
+    return first.exists() and second.exists() and os.path.samefile(first, second)
 
 
 def _rows_of(table: Table) -> Iterator[dict[str, str]]:
