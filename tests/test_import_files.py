@@ -232,6 +232,20 @@ def test_english_headers_accepted(tmp_path: Path, db_url: str) -> None:
     assert "新增 1 条" in output
 
 
+def test_unknown_column_hint_masks_numbers(tmp_path: Path, db_url: str) -> None:
+    path = write_csv(tmp_path / "in.csv", [make_row(1)], headers=[*HEADERS_ZH])
+    text = path.read_text(encoding="utf-8").splitlines()
+    text[0] += ",13812345678"
+    text[1] += ",x"
+    path.write_text("\n".join(text) + "\n", encoding="utf-8")
+
+    code, output = run(db_url, "import", str(path))
+
+    assert code == 0, output
+    assert "已忽略：138****5678" in output
+    assert "13812345678" not in output
+
+
 def test_missing_required_column_stops(tmp_path: Path, db_url: str) -> None:
     path = tmp_path / "in.csv"
     path.write_text("学生姓名,身份证号\n王测试,62040220181215171X\n", encoding="utf-8")

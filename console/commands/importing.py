@@ -65,6 +65,7 @@ def import_command(
     """
     from tabulate import tabulate
 
+    from console.intake.validate import mask_numbers_in
     from console.services.intake import import_file, mask_value
 
     reason = (override_reason or "").strip()
@@ -90,10 +91,9 @@ def import_command(
         echo_json(data)
     else:
         if outcome.table.mapping.unknown:
-            click.echo(
-                f"提示：以下列无法识别，已忽略：{'、'.join(outcome.table.mapping.unknown)}",
-                err=True,
-            )
+            # A header row may hold pasted data, so numbers in it are masked.
+            unknown = mask_numbers_in("、".join(outcome.table.mapping.unknown))
+            click.echo(f"提示：以下列无法识别，已忽略：{unknown}", err=True)
         source = outcome.table.encoding or "XLSX"
         verb = "检查（未保存）" if dry_run else "导入"
         county = COUNTY_NAMES.get(
