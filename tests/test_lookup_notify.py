@@ -187,10 +187,20 @@ def test_overlapping_senders_send_each_notice_once(season, services) -> None:  #
 
     errors: list[BaseException] = []
 
+    # Slow sends in small batches, so that the three senders really run side by side.
+    httpx.post(
+        f"{services.url}/admin/faults/sms", json={"latency_ms": 30}, timeout=5
+    ).raise_for_status()
+
     def sender() -> None:
         try:
             send_notices(
-                engine, season_id=season_id, county_code="620402", base_url=services.url
+                engine,
+                season_id=season_id,
+                county_code="620402",
+                base_url=services.url,
+                concurrency=4,
+                batch_size=5,
             )
         except BaseException as exc:  # noqa: BLE001 - surfaced by the assert below
             errors.append(exc)
@@ -254,3 +264,24 @@ def test_results_wait_for_an_approved_run(season) -> None:  # type: ignore[no-un
     prepared = prepare_notices(engine, season_id=season_id, county_code="620402")
     assert prepared.created == 0
     assert prepared.awaiting_approval == placed
+
+
+def test_rate_limited_gateway_delivers_everything(season, services) -> None:  # type: ignore[no-untyped-def]
+    engine, season_id, _ = season
+    with Session(engine) as session:
+        for application in session.exec(select(Application)):
+            application.status = Status.OFFLINE
+            application.status_reason = "测试：线下核验"
+            session.add(application)
+        session.commit()
+    created = prepare_notices(engine, season_id=season_id, county_code="620402").created
+    httpx.post(
+        f"{services.url}/admin/faults/sms", json={"rate_limit": 40}, timeout=5
+    ).raise_for_status()
+    report = send_notices(
+        engine, season_id=season_id, county_code="620402", base_url=services.url
+    )
+    assert report.errors == []
+    assert report.states["delivered"] == created
+    statuses = httpx.get(f"{services.url}/stats", timeout=5).json()["statuses"]
+    assert any("429" in str(key) for key in statuses)

@@ -25,6 +25,11 @@ from console.context import AppContext
     show_default=True,
     help="同时发送的短信数。",
 )
+@click.option(
+    "--retry-failed",
+    is_flag=True,
+    help="把已达重试上限（3 次）的失败短信也重新发送，用于核对号码或网关恢复之后。",
+)
 @pass_app
 def notify_command(
     app: AppContext,
@@ -32,6 +37,7 @@ def notify_command(
     season_year: int | None,
     base_url: str,
     concurrency: int,
+    retry_failed: bool,
 ) -> None:
     """向监护人发送结果短信；每个结果只发一次，失败的下次重试，并记录送达回执。
 
@@ -52,6 +58,7 @@ def notify_command(
         county_code=county,
         base_url=base_url,
         concurrency=concurrency,
+        retry_failed=retry_failed,
     )
     states = "，".join(
         f"{label} {report.states.get(state, 0)}"
@@ -60,15 +67,30 @@ def notify_command(
             ("sent", "已发送"),
             ("failed", "失败"),
             ("pending", "待发"),
+            ("sending", "发送中"),
         ]
     )
-    click.echo(f"新建通知 {prepared.created} 条；{states}。")
+    click.echo(
+        f"新建通知 {prepared.created} 条，本次发出 {report.sent_now} 条；{states}。"
+    )
+    if report.held_elsewhere:
+        click.echo(
+            f"{report.held_elsewhere} 条通知正由另一个发送进程处理；"
+            "若该进程已中断，5 分钟后重新运行本命令即可接手。"
+        )
     if prepared.awaiting_approval:
         click.echo(
             f"另有 {prepared.awaiting_approval} 份录取结果所属的分配尚未审定，暂不发送；"
             "审定后（admissions allocate approve）再运行本命令。"
         )
     if report.errors:
+        stopped = "整批失败，本次已停止发送其余通知；" if report.stopped else ""
         raise click.ClickException(
-            f"{len(report.errors)} 条短信发送失败，首条：{report.errors[0]}。请稍后重新运行。"
+            f"{len(report.errors)} 条短信发送失败（首条：{report.errors[0]}）；{stopped}"
+            "请确认短信网关可用后重新运行本命令。"
+        )
+    if report.exhausted:
+        raise click.ClickException(
+            f"{report.exhausted} 条短信已重试 3 次仍失败，不再自动重发。请核对手机号码或联系短信服务商，"
+            "然后运行 admissions notify --retry-failed。"
         )

@@ -11,12 +11,13 @@ a crash.
 from __future__ import annotations
 
 import logging
+import threading
 import time
 import uuid
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import httpx
 from sqlalchemy import and_, func, or_, update
@@ -38,7 +39,12 @@ from console.policy import CountyPolicy, load_policies
 log = logging.getLogger(__name__)
 NOTIFIED_STATUSES = (Status.PLACED, Status.UNPLACED, Status.EXCEPTION, Status.OFFLINE)
 RESULT_STATUSES = (Status.PLACED, Status.UNPLACED)
-LEASE = timedelta(seconds=60)
+# A sender holds a claimed batch this long; a batch takes seconds, so a claim older than
+# this belongs to a sender that died, and another sender may take it over.
+LEASE = timedelta(minutes=5)
+BATCH_SIZE = 200
+SEND_ATTEMPTS = 5  # tries per notice within one run, on 429, 5xx and connection errors
+MAX_RETRY_AFTER = 10.0  # seconds: a longer Retry-After is cut to this
 
 
 def compose_sms(
@@ -57,13 +63,22 @@ def compose_sms(
         return f"{head}{child}暂未安排学位，教育局将统筹安排并另行通知，请保持电话畅通。{phone}"
     if application.status == Status.EXCEPTION:
         return (
-            f"{head}{child}的报名信息核验未通过（{application.status_reason[:40]}）。"
+            f"{head}{child}的报名信息核验未通过（{sms_reason(application.status_reason)}）。"
             f"请携带相关证件原件到{policy.name}教育局核验。{phone}"
         )
     return (
         f"{head}您未授权政务数据查询，{child}的报名需线下核验。请携带户口簿、不动产权证或居住证原件"
         f"到片区学校办理。{phone}"
     )
+
+
+def sms_reason(status_reason: str, limit: int = 40) -> str:
+    """Return the first reason, cut at a comma so that no word is broken, for an SMS."""
+    first = status_reason.split("；")[0].strip()
+    if len(first) <= limit:
+        return first
+    cut = first.rfind("，", 0, limit)
+    return first[:cut] if cut > 0 else "报名信息与政务数据不一致"
 
 
 @dataclass
@@ -76,9 +91,12 @@ class PrepareReport:
 
 @dataclass
 class NotifyReport:
-    created: int = 0
     states: Counter[str] = field(default_factory=Counter)
     errors: list[str] = field(default_factory=list)
+    sent_now: int = 0
+    held_elsewhere: int = 0  # claimed by another sender whose lease has not run out
+    exhausted: int = 0  # failed max_attempts times; sent again only with retry_failed
+    stopped: bool = False  # a whole batch failed, so the run stopped before the rest
 
 
 def prepare_notices(
@@ -145,8 +163,10 @@ def prepare_notices(
                 insert(Notice)
                 .values(values[start : start + 500])
                 .on_conflict_do_nothing(index_elements=["dedup_key"])
+                .returning(col(Notice.id))
             )
-            report.created += session.execute(statement).rowcount or 0  # type: ignore[attr-defined]
+            # Counted from RETURNING: psycopg reports rowcount -1 for this statement.
+            report.created += len(session.execute(statement).all())
         session.commit()
     return report
 
@@ -170,36 +190,53 @@ def _latest_placements(
     return result
 
 
+def _in_scope(season_id: int, county_code: str):  # type: ignore[no-untyped-def]
+    return col(Notice.application_id).in_(
+        select(Application.id).where(
+            Application.season_id == season_id, Application.county_code == county_code
+        )
+    )
+
+
 def claim_notices(
     engine: Engine,
     *,
     season_id: int,
     county_code: str,
     max_attempts: int = 3,
-    limit: int | None = None,
+    limit: int = BATCH_SIZE,
+    retry_failed: bool = False,
+    failed_before: datetime | None = None,
 ) -> tuple[str, list[Notice]]:
-    """Atomically mark unsent notices as this sender's; return the token and the claimed rows."""
+    """Atomically mark up to `limit` unsent notices as this sender's.
+
+    Claimable are pending notices, failed ones below `max_attempts` (any failed one with
+    `retry_failed`) last claimed before `failed_before`, and notices whose sender's lease
+    ran out. Returns the token and the claimed rows.
+    """
     token = uuid.uuid4().hex
     now = utcnow()
-    in_scope = select(Application.id).where(
-        Application.season_id == season_id, Application.county_code == county_code
+    failed_ok = col(Notice.state) == "failed"
+    if not retry_failed:
+        failed_ok = and_(failed_ok, col(Notice.attempts) < max_attempts)
+    if failed_before is not None:
+        failed_ok = and_(failed_ok, col(Notice.claimed_at) < failed_before)
+    claimable = and_(
+        _in_scope(season_id, county_code),
+        or_(
+            col(Notice.state) == "pending",
+            failed_ok,
+            and_(col(Notice.state) == "sending", col(Notice.claimed_at) < now - LEASE),
+        ),
     )
     with Session(engine) as session:
+        batch = select(Notice.id).where(claimable).order_by(col(Notice.id)).limit(limit)
+        # The outer condition is checked again on each row, so a row another sender
+        # claimed in the meantime is skipped rather than claimed twice.
         statement = (
             update(Notice)
-            .where(col(Notice.application_id).in_(in_scope))
-            .where(
-                or_(
-                    and_(
-                        col(Notice.state).in_(["pending", "failed"]),
-                        col(Notice.attempts) < max_attempts,
-                    ),
-                    and_(
-                        col(Notice.state) == "sending",
-                        col(Notice.claimed_at) < now - LEASE,
-                    ),
-                )
-            )
+            .where(col(Notice.id).in_(batch.scalar_subquery()))
+            .where(claimable)
             .values(state="sending", claim_token=token, claimed_at=now)
         )
         session.execute(statement)
@@ -214,6 +251,23 @@ def claim_notices(
     return token, claimed
 
 
+def _asks_long_wait(response: httpx.Response) -> bool:
+    try:
+        return float(response.headers.get("Retry-After", "0")) > MAX_RETRY_AFTER
+    except ValueError:
+        return False
+
+
+def _retry_delay(response: httpx.Response | None, attempt: int) -> float:
+    """Seconds to wait: the gateway's Retry-After when given, else exponential back-off."""
+    if response is not None and response.headers.get("Retry-After"):
+        try:
+            return min(MAX_RETRY_AFTER, float(response.headers["Retry-After"]))
+        except ValueError:
+            pass
+    return min(MAX_RETRY_AFTER, 0.2 * 2**attempt)
+
+
 def _sms_client(base_url: str, concurrency: int) -> httpx.Client:
     return httpx.Client(
         base_url=base_url,
@@ -223,55 +277,111 @@ def _sms_client(base_url: str, concurrency: int) -> httpx.Client:
 
 
 def _send_all(
-    base_url: str, notices: list[Notice], concurrency: int
+    client: httpx.Client, pool: ThreadPoolExecutor, notices: list[Notice]
 ) -> list[tuple[Notice, str | None, str]]:
-    """Send each notice, retrying server errors; return (notice, message id, error)."""
-    with _sms_client(base_url, concurrency) as client:
+    """Send each notice, retrying 429, 5xx and connection errors; return (notice, id, error).
 
-        def send(notice: Notice) -> tuple[Notice, str | None, str]:
-            error = ""
-            for attempt in range(3):
-                try:
-                    response = client.post(
-                        "/sms/send",
-                        json={
-                            "mobile": notice.mobile,
-                            "text": notice.text,
-                            "idempotency_key": notice.gateway_key,
-                        },
-                    )
-                    if response.status_code == 200:
-                        return notice, response.json()["message_id"], ""
-                    error = f"短信网关返回 HTTP {response.status_code}"
-                    if response.status_code < 500 and response.status_code != 429:
-                        break
-                except httpx.HTTPError as exc:
-                    error = f"短信网关连接失败：{type(exc).__name__}"
-                time.sleep(0.2 * 2**attempt)
-            log.warning("sms for notice %s failed: %s", notice.id, error)
-            return notice, None, error
+    A gateway that asks for a wait longer than MAX_RETRY_AFTER is taken as down: the
+    remaining notices of the batch fail at once and wait for the next run.
+    """
+    gateway_down = threading.Event()
 
-        with ThreadPoolExecutor(concurrency, thread_name_prefix="sms") as pool:
-            return list(pool.map(send, notices))
+    def send(notice: Notice) -> tuple[Notice, str | None, str]:
+        error = ""
+        for attempt in range(SEND_ATTEMPTS):
+            if gateway_down.is_set():
+                return notice, None, "短信网关暂停服务，本批其余短信留待下次发送"
+            response = None
+            try:
+                response = client.post(
+                    "/sms/send",
+                    json={
+                        "mobile": notice.mobile,
+                        "text": notice.text,
+                        "idempotency_key": notice.gateway_key,
+                    },
+                )
+                if response.status_code == 200:
+                    return notice, response.json()["message_id"], ""
+                error = f"短信网关返回 HTTP {response.status_code}"
+                if response.status_code < 500 and response.status_code != 429:
+                    break
+            except httpx.HTTPError as exc:
+                error = f"短信网关连接失败：{type(exc).__name__}"
+            if response is not None and _asks_long_wait(response):
+                gateway_down.set()
+                break
+            if attempt + 1 < SEND_ATTEMPTS:
+                time.sleep(_retry_delay(response, attempt))
+        log.info("sms for notice %s failed: %s", notice.id, error)
+        return notice, None, error
+
+    return list(pool.map(send, notices))
 
 
 def _fetch_receipts(
-    base_url: str, message_ids: list[str], concurrency: int
+    client: httpx.Client, pool: ThreadPoolExecutor, message_ids: list[str]
 ) -> dict[str, dict]:
-    """Poll the gateway for each message's delivery receipt."""
-    with _sms_client(base_url, concurrency) as client:
+    """Poll the gateway for each message's delivery receipt; a missing one is polled next run."""
 
-        def fetch(message_id: str) -> tuple[str, dict | None]:
+    def fetch(message_id: str) -> tuple[str, dict | None]:
+        for attempt in range(3):
+            response = None
             try:
                 response = client.get(f"/sms/messages/{message_id}")
+                if response.status_code == 200:
+                    return message_id, response.json()
+                if response.status_code != 429 and response.status_code < 500:
+                    break
             except httpx.HTTPError as exc:
-                log.warning("receipt for %s not fetched: %s", message_id, exc)
-                return message_id, None
-            return message_id, response.json() if response.status_code == 200 else None
+                log.info("receipt for %s not fetched: %s", message_id, exc)
+            time.sleep(_retry_delay(response, attempt))
+        return message_id, None
 
-        with ThreadPoolExecutor(concurrency, thread_name_prefix="receipt") as pool:
-            pairs = list(pool.map(fetch, message_ids))
+    pairs = list(pool.map(fetch, message_ids))
     return {m: body for m, body in pairs if body}
+
+
+def _store_results(
+    engine: Engine, results: list[tuple[Notice, str | None, str]], report: NotifyReport
+) -> None:
+    now = utcnow()
+    with Session(engine) as session:
+        for notice, message_id, error in results:
+            row = session.get(Notice, notice.id)
+            assert row is not None
+            row.attempts += 1
+            row.claim_token = None
+            if message_id:
+                row.state, row.gateway_message_id, row.sent_at = "sent", message_id, now
+                row.last_error = ""
+                report.sent_now += 1
+            else:
+                row.state, row.last_error = "failed", error
+                report.errors.append(f"通知 {row.id}：{error}")
+            session.add(row)
+        session.commit()
+
+
+def _store_receipts(
+    engine: Engine, sent: list[Notice], receipts: dict[str, dict]
+) -> None:
+    with Session(engine) as session:
+        for notice in sent:
+            body = receipts.get(notice.gateway_message_id or "")
+            if not body or body.get("status") not in ("delivered", "failed"):
+                continue
+            row = session.get(Notice, notice.id)
+            assert row is not None
+            if body["status"] == "delivered":
+                row.state, row.delivered_at = "delivered", utcnow()
+            else:
+                # The carrier could not deliver it: a new idempotency key makes the next
+                # attempt a new message instead of a repeat of the failed one.
+                row.state, row.last_error = "failed", "运营商回执：发送失败"
+                row.gateway_key = uuid.uuid4().hex
+            session.add(row)
+        session.commit()
 
 
 def send_notices(
@@ -282,74 +392,76 @@ def send_notices(
     base_url: str,
     concurrency: int = 16,
     max_attempts: int = 3,
+    retry_failed: bool = False,
+    batch_size: int = BATCH_SIZE,
 ) -> NotifyReport:
-    """Send every claimable notice of the county, then record delivery receipts."""
+    """Send every claimable notice of the county in batches, then record delivery receipts.
+
+    Each batch is claimed, sent and stored before the next is claimed, so a claim never
+    outlives its lease while the sender is alive, and two senders share the work.
+    """
     report = NotifyReport()
-    _token, claimed = claim_notices(
-        engine, season_id=season_id, county_code=county_code, max_attempts=max_attempts
-    )
-    results = _send_all(base_url, claimed, concurrency) if claimed else []
-    now = utcnow()
-    with Session(engine) as session:
-        for notice, message_id, error in results:
-            row = session.get(Notice, notice.id)
-            assert row is not None
-            row.attempts += 1
-            row.claim_token = None
-            if message_id:
-                row.state, row.gateway_message_id, row.sent_at, row.last_error = (
-                    "sent",
-                    message_id,
-                    now,
-                    "",
-                )
-            else:
-                row.state, row.last_error = "failed", error
-                report.errors.append(f"通知 {row.id}：{error}")
-            session.add(row)
-        session.commit()
-        sent = list(
-            session.exec(
-                select(Notice).where(
-                    Notice.state == "sent",
-                    col(Notice.application_id).in_(
-                        select(Application.id).where(
-                            Application.season_id == season_id,
-                            Application.county_code == county_code,
-                        )
-                    ),
-                )
+    started = utcnow()
+    with (
+        _sms_client(base_url, concurrency) as client,
+        ThreadPoolExecutor(concurrency, thread_name_prefix="sms") as pool,
+    ):
+        while True:
+            _token, claimed = claim_notices(
+                engine,
+                season_id=season_id,
+                county_code=county_code,
+                max_attempts=max_attempts,
+                retry_failed=retry_failed,
+                # A notice that failed in this run is not claimed again by it.
+                failed_before=started,
+                limit=batch_size,
             )
-        )
-    message_ids = [n.gateway_message_id for n in sent if n.gateway_message_id]
-    receipts = _fetch_receipts(base_url, message_ids, concurrency) if sent else {}
-    with Session(engine) as session:
-        for notice in sent:
-            body = receipts.get(notice.gateway_message_id or "")
-            if body and body.get("status") == "delivered":
-                row = session.get(Notice, notice.id)
-                assert row is not None
-                row.state = "delivered"
-                row.delivered_at = utcnow()
-                session.add(row)
-            elif body and body.get("status") == "failed":
-                row = session.get(Notice, notice.id)
-                assert row is not None
-                row.state, row.last_error = "failed", "运营商回执：发送失败"
-                session.add(row)
-        session.commit()
-        counts = session.exec(
-            select(Notice.state, func.count())
-            .where(
-                col(Notice.application_id).in_(
-                    select(Application.id).where(
-                        Application.season_id == season_id,
-                        Application.county_code == county_code,
+            if not claimed:
+                break
+            results = _send_all(client, pool, claimed)
+            _store_results(engine, results, report)
+            if all(message_id is None for _n, message_id, _e in results):
+                log.warning("every sms of a batch failed; stopping this run")
+                report.stopped = True
+                break
+        with Session(engine) as session:
+            sent = list(
+                session.exec(
+                    select(Notice).where(
+                        Notice.state == "sent", _in_scope(season_id, county_code)
                     )
                 )
             )
+        message_ids = [n.gateway_message_id for n in sent if n.gateway_message_id]
+        receipts = _fetch_receipts(client, pool, message_ids) if message_ids else {}
+    _store_receipts(engine, sent, receipts)
+    with Session(engine) as session:
+        counts = session.exec(
+            select(Notice.state, func.count())
+            .where(_in_scope(season_id, county_code))
             .group_by(Notice.state)
         )
         for state, count in counts:
             report.states[state] = count
+        report.exhausted = session.exec(
+            select(func.count())
+            .select_from(Notice)
+            .where(
+                _in_scope(season_id, county_code),
+                Notice.state == "failed",
+                col(Notice.attempts) >= max_attempts,
+            )
+        ).one()
+        report.held_elsewhere = session.exec(
+            select(func.count())
+            .select_from(Notice)
+            .where(
+                _in_scope(season_id, county_code),
+                Notice.state == "sending",
+                col(Notice.claimed_at) >= utcnow() - LEASE,
+            )
+        ).one()
+    if report.errors:
+        log.warning("%d notices failed in this run", len(report.errors))
     return report
