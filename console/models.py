@@ -188,6 +188,11 @@ class Application(SQLModel, table=True):
     property_date: date | None = None
     insurance_months: int | None = None
 
+    # The lookup run working on this application, so that two runs never query the
+    # same application; a claim older than the lookup lease belongs to a dead run.
+    lookup_token: str | None = None
+    lookup_claimed_at: datetime | None = None
+
     created_at: datetime = Field(default_factory=utcnow)
     updated_at: datetime = Field(default_factory=utcnow)
     # Digest of the imported field values; an import compares it to find changed rows.

@@ -110,6 +110,12 @@ def test_outage_trips_breaker_and_rerun_resumes(season, services) -> None:  # ty
     )
     assert down.completed == 0
     assert down.incomplete == down.applications
+    assert down.not_sent > 0
+    with Session(engine) as session:
+        phantom = session.exec(
+            select(func.count()).select_from(Lookup).where(Lookup.attempts == 0)
+        ).one()
+    assert phantom == 0
     requests_during_outage = httpx.get(f"{services.url}/stats", timeout=5).json()[
         "requests"
     ]
@@ -285,3 +291,34 @@ def test_rate_limited_gateway_delivers_everything(season, services) -> None:  # 
     assert report.states["delivered"] == created
     statuses = httpx.get(f"{services.url}/stats", timeout=5).json()["statuses"]
     assert any("429" in str(key) for key in statuses)
+
+
+def test_concurrent_lookup_runs_split_the_work(season, services) -> None:  # type: ignore[no-untyped-def]
+    engine, season_id, _ = season
+    httpx.post(
+        f"{services.url}/admin/faults/gov", json={"latency_ms": 20}, timeout=5
+    ).raise_for_status()
+    reports = []
+
+    def run() -> None:
+        reports.append(
+            run_lookups(
+                engine,
+                season_id=season_id,
+                county_code="620402",
+                base_url=services.url,
+                actor="tester",
+                chunk_size=10,
+                concurrency=4,
+            )
+        )
+
+    threads = [threading.Thread(target=run) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    calls = _successful_calls(engine)
+    assert max(calls.values()) == 1
+    assert sum(r.applications for r in reports) == _statuses(engine)[Status.VERIFIED]
+    assert all(r.applications > 0 for r in reports)

@@ -69,6 +69,11 @@ def lookup_command(
         f"查询完成：申请 {report.applications} 份，调用接口 {report.total_calls} 次，"
         f"数据齐全 {report.completed} 份，未完成 {report.incomplete} 份，用时 {report.seconds:.1f} 秒。"
     )
+    if report.held_elsewhere:
+        click.echo(
+            f"另有 {report.held_elsewhere} 份申请正由另一个查询进程处理，本次跳过；"
+            "若该进程已中断，5 分钟后重新运行本命令即可接手。"
+        )
     if report.incomplete:
         raise click.ClickException(
             f"{report.incomplete} 份申请的查询未完成（服务超时或不可用），请稍后重新运行本命令续查。"

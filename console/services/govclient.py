@@ -206,7 +206,9 @@ class GovClient:
             )
             if attempts < self.retry.attempts:
                 time.sleep(delay)
-        log.warning(
+        # One line per call at INFO: a failing service would otherwise flood the
+        # terminal; run_lookups logs the totals at WARNING.
+        log.info(
             "lookup %s failed after %d attempts: %s", interface, attempts, last_error
         )
         return CallResult(

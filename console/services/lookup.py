@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import logging
 import time
+import uuid
 from collections import Counter
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from datetime import timedelta
 
+from sqlalchemy import or_, update
 from sqlalchemy.engine import Engine
-from sqlmodel import Session, col, select
+from sqlmodel import Session, col, func, select
 
 from console.models import Application, Lookup, Status, utcnow
 from console.services import audit
@@ -18,6 +21,9 @@ from console.services.govclient import CallResult, GovClient, RetryPolicy
 
 log = logging.getLogger(__name__)
 PURPOSE = "义务教育入学资格核验"
+# How long a run's claim on a chunk holds; a chunk normally takes seconds, so an older
+# claim belongs to a run that died without releasing it.
+LEASE = timedelta(minutes=5)
 
 
 @dataclass
@@ -33,6 +39,8 @@ class _Pending:
 @dataclass
 class LookupReport:
     applications: int = 0
+    held_elsewhere: int = 0
+    not_sent: int = 0  # calls skipped while a service's circuit breaker was open
     completed: int = 0
     incomplete: int = 0
     calls: Counter[tuple[str, str]] = field(default_factory=Counter)
@@ -97,10 +105,10 @@ def _lookups_for(
     return out
 
 
-def _load_pending(
+def _candidate_ids(
     session: Session, *, season_id: int, county_code: str, stage: str | None
-) -> list[_Pending]:
-    query = select(Application).where(
+) -> list[int]:
+    query = select(Application.id).where(
         Application.season_id == season_id,
         Application.county_code == county_code,
         Application.status == Status.SUBMITTED,
@@ -108,14 +116,44 @@ def _load_pending(
     )
     if stage:
         query = query.where(Application.stage == stage)
-    applications = list(session.exec(query.order_by(col(Application.id))))
-    ids = [a.id for a in applications if a.id is not None]
-    done: dict[int, set[str]] = {}
-    for start in range(0, len(ids), 900):
+    return [
+        i for i in session.exec(query.order_by(col(Application.id))) if i is not None
+    ]
+
+
+def _claim(engine: Engine, ids: list[int], token: str) -> list[_Pending]:
+    """Claim the still-unclaimed applications of `ids` for this run and load what they need.
+
+    The calls already made are read after the claim, so work another run finished
+    before this one is not repeated.
+    """
+    now = utcnow()
+    with Session(engine) as session:
+        session.execute(
+            update(Application)
+            .where(
+                col(Application.id).in_(ids),
+                col(Application.status) == Status.SUBMITTED,
+                or_(
+                    col(Application.lookup_token).is_(None),
+                    col(Application.lookup_claimed_at) < now - LEASE,
+                ),
+            )
+            .values(lookup_token=token, lookup_claimed_at=now)
+        )
+        session.commit()
+        applications = list(
+            session.exec(
+                select(Application)
+                .where(Application.lookup_token == token)
+                .order_by(col(Application.id))
+            )
+        )
+        claimed = [a.id for a in applications if a.id is not None]
+        done: dict[int, set[str]] = {}
         rows = session.exec(
             select(Lookup.application_id, Lookup.interface).where(
-                col(Lookup.application_id).in_(ids[start : start + 900]),
-                Lookup.outcome != "failed",
+                col(Lookup.application_id).in_(claimed), Lookup.outcome != "failed"
             )
         )
         for application_id, interface in rows:
@@ -139,6 +177,33 @@ def _load_pending(
     return pending
 
 
+def _count_held(engine: Engine, ids: list[int], token: str) -> int:
+    """Count applications of `ids` that another live run holds."""
+    with Session(engine) as session:
+        return session.exec(
+            select(func.count())
+            .select_from(Application)
+            .where(
+                col(Application.id).in_(ids),
+                col(Application.status) == Status.SUBMITTED,
+                col(Application.lookup_token).is_not(None),
+                col(Application.lookup_token) != token,
+                col(Application.lookup_claimed_at) >= utcnow() - LEASE,
+            )
+        ).one()
+
+
+def _release(engine: Engine, token: str) -> None:
+    """Drop this run's claim, whether its chunk was stored or interrupted."""
+    with Session(engine) as session:
+        session.execute(
+            update(Application)
+            .where(col(Application.lookup_token) == token)
+            .values(lookup_token=None, lookup_claimed_at=None)
+        )
+        session.commit()
+
+
 def run_lookups(
     engine: Engine,
     *,
@@ -157,12 +222,14 @@ def run_lookups(
     Work is committed per chunk, so an interrupted batch resumes without repeating
     finished calls. An application whose calls all succeeded moves to VERIFIED; one with a
     failed call stays SUBMITTED with the failure as its reason and is retried next run.
+    Each chunk is claimed first, so a second run at the same time skips the applications
+    this one holds (counted in `held_elsewhere`) instead of querying them again.
     """
     with Session(engine) as session:
-        pending = _load_pending(
+        candidates = _candidate_ids(
             session, season_id=season_id, county_code=county_code, stage=stage
         )
-    report = LookupReport(applications=len(pending))
+    report = LookupReport()
     started = time.monotonic()
 
     # Each worker thread runs one application's calls in turn; applications run in parallel.
@@ -176,13 +243,26 @@ def run_lookups(
         ) as client,
         ThreadPoolExecutor(concurrency, thread_name_prefix="lookup") as pool,
     ):
-        for start in range(0, len(pending), chunk_size):
-            chunk = pending[start : start + chunk_size]
-            results = list(pool.map(lambda item: _lookups_for(client, item), chunk))
-            _store_chunk(engine, chunk, results, actor=actor, report=report)
+        for start in range(0, len(candidates), chunk_size):
+            ids = candidates[start : start + chunk_size]
+            token = uuid.uuid4().hex
+            chunk = _claim(engine, ids, token)
+            report.applications += len(chunk)
+            report.held_elsewhere += _count_held(engine, ids, token)
+            try:
+                results = list(pool.map(lambda item: _lookups_for(client, item), chunk))
+                _store_chunk(engine, chunk, results, actor=actor, report=report)
+            finally:
+                _release(engine, token)
             if progress:
-                progress(min(start + chunk_size, len(pending)), len(pending))
+                progress(min(start + chunk_size, len(candidates)), len(candidates))
     report.seconds = time.monotonic() - started
+    if report.incomplete:
+        log.warning(
+            "%d applications incomplete; %d calls not sent while a breaker was open",
+            report.incomplete,
+            report.not_sent,
+        )
     log.info(
         "lookups done: %d applications, %d calls, %.1f s",
         report.applications,
@@ -205,6 +285,12 @@ def _store_chunk(
         for item, calls in zip(chunk, results, strict=True):
             failed = []
             for interface, subject, result in calls:
+                if result.attempts == 0:
+                    # The breaker was open: nothing was sent, so there is no call to
+                    # record, only the reason why the application is incomplete.
+                    report.not_sent += 1
+                    failed.append(f"{interface}：{result.error}")
+                    continue
                 report.calls[(interface, result.outcome)] += 1
                 session.add(
                     Lookup(
@@ -231,6 +317,7 @@ def _store_chunk(
                     "数据查询未完成，待重试（" + "；".join(failed) + "）"
                 )
                 report.incomplete += 1
+                application.lookup_token = None
             else:
                 application.status = Status.VERIFIED
                 application.status_reason = "政务数据已调取，待分批"
