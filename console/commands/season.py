@@ -6,7 +6,7 @@ from datetime import datetime
 
 import click
 
-from console.commands.options import county_option, pass_app
+from console.commands.options import COUNTY_NAMES, county_option, pass_app
 from console.context import AppContext
 
 
@@ -64,7 +64,7 @@ def open_command(
             closes_on=closes.date() if closes else None,
         )
         click.echo(
-            f"{year} 年度 {county} 报名窗口已打开：{window.opens_on} 至 {window.closes_on}，"
+            f"{year} 年度{COUNTY_NAMES[county]}报名窗口已打开：{window.opens_on} 至 {window.closes_on}，"
             f"年龄截止日 {window.age_cutoff}。"
         )
 
@@ -89,4 +89,4 @@ def close_command(app: AppContext, year: int, county: str, stage: str) -> None:
         close_window(
             session, year=year, county_code=county, stage=stage, actor=app.operator
         )
-    click.echo(f"{year} 年度 {county} 报名窗口已关闭。")
+    click.echo(f"{year} 年度{COUNTY_NAMES[county]}报名窗口已关闭。")

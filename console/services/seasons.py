@@ -140,5 +140,5 @@ def require_open(
         return
     raise WindowClosedError(
         f"区县 {window.county_code} 的报名窗口已关闭，不能接收申请。"
-        "如确需补录，请由有权限的操作员使用 --override-window 并说明原因。"
+        "如确需补录，请由有权限的操作员使用 --override-window --reason 原因。"
     )
