@@ -1,12 +1,13 @@
 """HTTP client for the government data-sharing interfaces (政务数据共享).
 
-One long-lived, thread-safe httpx.Client per batch with explicit timeouts and connection
-limits; callers run calls concurrently from a thread pool. (On this project's 2-core test
-machine the synchronous client in threads made about 1,300 loopback calls per second
-against about 375 for httpx.AsyncClient, because the async client's own CPU cost
-dominates on loopback.) Failed calls are retried with exponential back-off and jitter
-(honouring Retry-After on HTTP 429), and a circuit breaker per interface stops calling a
-service that keeps failing.
+One long-lived, thread-safe httpx.Client per batch has explicit timeouts and connection
+limits, and callers run calls concurrently from a thread pool. On the project's 2-core
+test machine the synchronous client in threads made about 1,300 loopback calls per
+second, against about 375 for httpx.AsyncClient, whose own CPU cost dominates on
+loopback (bench/bench_rehearsal.py, BENCHMARKS.md).
+
+Failed calls are retried with exponential back-off and jitter, honouring Retry-After on
+HTTP 429. A circuit breaker per interface stops calling a service that keeps failing.
 """
 
 from __future__ import annotations

@@ -2,10 +2,10 @@
 
 A notice row is created per outcome with a unique dedup key, so a retried batch or a second
 sender never creates a second notice. A sender claims rows by an atomic UPDATE that sets
-its token, so two overlapping senders never send the same row; a claim older than the
-lease is taken over, and the notice's own idempotency key (a random key stored on the
-row, sent on every attempt) stops the gateway resending a message that did leave before
-a crash.
+its token, so two overlapping senders never send the same row. A claim older than the
+lease belongs to a sender that died and is taken over. Each notice stores a random
+idempotency key that every attempt sends, so the gateway does not resend a message that
+left before a crash.
 """
 
 from __future__ import annotations
