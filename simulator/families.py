@@ -27,35 +27,12 @@ from typing import Any
 
 from faker import Faker
 
+from console.intake.headers import FIELDS
 from console.policy import FIXTURES_DIR, load_policies
 from console.rules.idnumber import CHECK_CHARACTERS, make_id_number
 
 # Keys of an application row: the platform's submission id, then the form fields.
-ROW_FIELDS = (
-    "submission_id",
-    "student_name",
-    "student_id_number",
-    "address",
-    "preferential_policy",
-    "county",
-    "preferred_school",
-    "primary_school",
-    "guardian_name",
-    "guardian_id_number",
-    "guardian_relation",
-    "guardian_mobile",
-    "property_certificate_no",
-    "permit_issued_on",
-    "permit_expires_on",
-    "permit_authority",
-    "permit_address",
-    "emergency_name",
-    "emergency_id_number",
-    "emergency_relation",
-    "emergency_mobile",
-    "consent",
-    "submitted_at",
-)
+ROW_FIELDS = ("submission_id", *FIELDS)
 CATEGORY_WEIGHTS = {"A": 0.45, "D": 0.30, "B": 0.10, "E": 0.12, "C": 0.03}
 PREFERENTIAL_POLICIES = ("高层次人才子女", "其他优抚政策子女")
 

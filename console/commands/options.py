@@ -67,3 +67,21 @@ def json_option() -> Callable[[F], F]:
 
 def echo_json(data: Any) -> None:
     click.echo(json.dumps(data, ensure_ascii=False, indent=2, default=str))
+
+
+def simulation_rate_options(function: F) -> F:
+    """--mismatch-rate and --mistake-rate of the simulated families."""
+    function = click.option(
+        "--mistake-rate",
+        type=click.FloatRange(0, 1),
+        default=0.03,
+        show_default=True,
+        help="家长填报出错的儿童比例（0-1）。",
+    )(function)
+    return click.option(
+        "--mismatch-rate",
+        type=click.FloatRange(0, 1),
+        default=0.05,
+        show_default=True,
+        help="政务数据与申请故意不一致的家庭比例（0-1）。",
+    )(function)

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from console.commands.options import county_option, pass_app
+from console.commands.options import county_option, pass_app, simulation_rate_options
 from console.context import AppContext
 
 
@@ -34,20 +34,7 @@ from console.context import AppContext
     show_default=True,
     help="学段：primary 小学一年级，junior 初中七年级。",
 )
-@click.option(
-    "--mismatch-rate",
-    type=click.FloatRange(0, 1),
-    default=0.05,
-    show_default=True,
-    help="政务数据与申请故意不一致的比例。",
-)
-@click.option(
-    "--mistake-rate",
-    type=click.FloatRange(0, 1),
-    default=0.03,
-    show_default=True,
-    help="家长填报错误的比例。",
-)
+@simulation_rate_options
 @click.option(
     "--workdir",
     type=click.Path(file_okay=False, path_type=Path),

@@ -7,7 +7,12 @@ from pathlib import Path
 
 import click
 
-from console.commands.options import COUNTY_NAMES, county_option, pass_app
+from console.commands.options import (
+    COUNTY_NAMES,
+    county_option,
+    pass_app,
+    simulation_rate_options,
+)
 from console.context import AppContext
 from simulator.server import serve_command
 
@@ -59,20 +64,7 @@ def simulate_group() -> None:
     default=None,
     help="另把申请写成 CSV 文件（英文字段名，UTF-8）。",
 )
-@click.option(
-    "--mismatch-rate",
-    type=click.FloatRange(0, 1),
-    default=0.05,
-    show_default=True,
-    help="政务数据与申请故意不一致的家庭比例（0-1）。",
-)
-@click.option(
-    "--mistake-rate",
-    type=click.FloatRange(0, 1),
-    default=0.03,
-    show_default=True,
-    help="家长填报出错的儿童比例（0-1）。",
-)
+@simulation_rate_options
 @click.option("--no-import", is_flag=True, help="只写文件，不把申请存入数据库。")
 @pass_app
 def families_command(
