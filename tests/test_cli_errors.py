@@ -56,3 +56,45 @@ def test_uninitialised_database_asks_for_init(tmp_path: Path) -> None:
     )
     assert code == 1
     assert "admissions init" in output
+
+
+def test_export_refuses_database_and_existing_files(tmp_path: Path) -> None:
+    database = tmp_path / "season.db"
+    code, _output = run("--db", str(database), "init")
+    assert code == 0
+    code, output = run(
+        "--db",
+        str(database),
+        "export",
+        "allocation",
+        "--county",
+        "白银区",
+        "--format",
+        "xlsx",
+        "-o",
+        str(database),
+    )
+    assert code == 1
+    assert "数据库文件" in output
+    existing = tmp_path / "kept.xlsx"
+    existing.write_bytes(b"staff file")
+    code, output = run(
+        "--db",
+        str(database),
+        "export",
+        "allocation",
+        "--county",
+        "白银区",
+        "--format",
+        "xlsx",
+        "-o",
+        str(existing),
+    )
+    assert code == 1
+    assert "--force" in output
+    assert existing.read_bytes() == b"staff file"
+    import sqlite3
+
+    with sqlite3.connect(database) as connection:
+        tables = connection.execute("SELECT count(*) FROM sqlite_master").fetchone()[0]
+    assert tables > 0

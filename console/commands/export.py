@@ -86,6 +86,7 @@ def export_group() -> None:
     help="输出文件；json 默认写到标准输出，csv 另写 <文件名>-schools.csv，xlsx 必须指定。",
 )
 @click.option("--unmask", is_flag=True, help="导出完整姓名和身份证号（写入审计日志）。")
+@click.option("--force", is_flag=True, help="输出文件已存在时覆盖它。")
 @pass_app
 def export_allocation_command(
     app: AppContext,
@@ -96,6 +97,7 @@ def export_allocation_command(
     fmt: str,
     output: Path | None,
     unmask: bool,
+    force: bool,
 ) -> None:
     """导出一次分配：每个儿童的批次、排序值、片区学校、志愿、可调剂学校、结果和说明，
     以及每所学校的学位和录取人数。字段说明见 docs/allocation-export.md。
@@ -117,6 +119,7 @@ def export_allocation_command(
         raise click.UsageError(f"{fmt} 格式需要用 --output 指定输出文件。")
     if output is not None:
         _check_output_folder(output)
+        _check_output_file(output, fmt, database=app.engine.url.database, force=force)
     # The file is written inside the transaction, so a failed write also drops the audit
     # record of the export.
     with session_scope(app.engine) as session:
@@ -179,6 +182,32 @@ def _check_output_folder(output: Path) -> None:
             f"{folder} 不是文件夹，无法写入 {output}。请换一个输出路径。",
             title="导出失败",
         )
+
+
+def _check_output_file(
+    output: Path, fmt: str, *, database: str | None, force: bool
+) -> None:
+    """Reject writing over the database, and over any existing file unless `force`."""
+    targets = [output]
+    if fmt == "csv":
+        targets.append(
+            output.with_name(f"{output.stem}-schools{output.suffix or '.csv'}")
+        )
+    for target in targets:
+        if (
+            database
+            and target.exists()
+            and target.resolve() == Path(database).resolve()
+        ):
+            raise AdmissionsError(
+                f"{target} 是当前使用的数据库文件，不能作为导出文件。请换一个输出文件名。",
+                title="导出失败",
+            )
+        if target.exists() and not force:
+            raise AdmissionsError(
+                f"{target} 已存在，未覆盖。请换一个输出文件名，或加 --force 覆盖它。",
+                title="导出失败",
+            )
 
 
 def _write_document(fmt: str, output: Path, document: dict[str, Any]) -> None:
