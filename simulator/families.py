@@ -1072,7 +1072,9 @@ class _Generator:
 
         feed = []
         for serial, (at, index, row) in enumerate(stamped, start=1):
-            submission_id = f"SIM{self.year}{self.county_code}{serial:06d}"
+            # The seed is part of the id: simulations with other seeds are other
+            # families, and their submissions must not look like these.
+            submission_id = f"SIM{self.year}{self.county_code}S{self.seed}N{serial:06d}"
             row = dict(row, submitted_at=at.strftime("%Y-%m-%d %H:%M:%S"))
             feed.append({"submission_id": submission_id, **row})
             children[index].submission_ids.append(submission_id)

@@ -282,10 +282,12 @@ def import_rows(
                 )  # fmt: skip
                 for student_id in pending.new_students:
                     del seen_rows[student_id]
-                refs_before = refs.difference(pending.new_refs)
+                for reference in pending.new_refs:
+                    refs.pop(reference, None)
+                refs_before = dict(refs)
                 with _session_for(bind) as session:
                     live, history, refs = _load_existing(session, window.season_id)
-                refs |= refs_before
+                refs.update(refs_before)
                 continue
             report.merge(part)
             break
@@ -315,7 +317,7 @@ def _triage(
     pending: _Pending,
     live: dict[str, _Existing],
     history: dict[str, int],
-    refs: set[str],
+    refs: dict[str, str],
     seen_rows: dict[str, tuple[int, str]],
     window: Window,
     source: str,
@@ -326,15 +328,22 @@ def _triage(
         report.blank += 1
         return
     reference = cleaned.get(SUBMISSION_ID, "")
-    if reference and reference in refs:
-        report.unchanged += 1  # the same platform submission, already stored
-        return
+    # A submission already stored goes through the same checks, so that a corrected
+    # row updates its application and an unchanged one counts as unchanged.
     values, errors = validate_clean_row(cleaned, row_number, context)
     if errors:
         _reject(report, errors)
         return
 
     student_id = values["student_id_number"]
+    owner = refs.get(reference) if reference else None
+    if owner is not None and owner != student_id:
+        _reject(report, [RowError(
+            row_number, SUBMISSION_ID, reference,
+            f"申报编号 {reference} 已用于另一名学生的申请",
+            "核对申报编号；同一申报编号只能对应一名学生",
+        )])  # fmt: skip
+        return
     has_time = bool(cleaned.get("submitted_at"))
     digest = _digest(values, has_time=has_time)
     earlier = seen_rows.get(student_id)
@@ -344,8 +353,8 @@ def _triage(
         return
     seen_rows[student_id] = (row_number, reference)
     pending.new_students.append(student_id)
-    if reference:
-        refs.add(reference)
+    if reference and owner is None:
+        refs[reference] = student_id
         pending.new_refs.append(reference)
 
     existing = live.get(student_id)
@@ -597,9 +606,10 @@ def _load_context(session: Session, window: Window, today: date) -> RowContext:
 
 def _load_existing(
     session: Session, season_id: int
-) -> tuple[dict[str, _Existing], dict[str, int], set[str]]:
+) -> tuple[dict[str, _Existing], dict[str, int], dict[str, str]]:
     """Return the season's live applications by student ID, the latest earlier
-    application of children with none live, and the platform submission ids seen."""
+    application of children with none live, and the student ID of each platform
+    submission id seen."""
     table = _APPLICATIONS
     query = select(
         table.c.id, table.c.student_id_number, table.c.status, table.c.county_code,
@@ -608,11 +618,11 @@ def _load_existing(
     ).where(table.c.season_id == season_id).order_by(table.c.id)  # fmt: skip
     live: dict[str, _Existing] = {}
     history: dict[str, int] = {}
-    refs: set[str] = set()
+    refs: dict[str, str] = {}
     for row in session.execute(query):
         app_id, student_id, status, county, stage, digest, ref, submitted = row
         if ref:
-            refs.add(ref)
+            refs[ref] = student_id
         if status in _NOT_LIVE:
             history[student_id] = app_id
         else:
