@@ -49,8 +49,12 @@ class AdmissionsGroup(click.Group):
         except OperationalError as exc:
             raise click.ClickException(database_message(exc)) from exc
         except DBAPIError as exc:
-            log.warning("database error: %s", type(exc.orig).__name__)
+            log.info("database error: %s", type(exc.orig).__name__)
             raise click.ClickException(database_message(exc)) from exc
+        except BrokenPipeError:
+            # The reader of the output went away (`| head`): nothing is left to tell.
+            sys.stderr.close()
+            raise click.exceptions.Exit(0) from None
         except OSError as exc:
             name = exc.filename or ""
             raise click.ClickException(
@@ -81,6 +85,10 @@ def database_message(exc: DBAPIError) -> str:
         and "relation" in lowered
     ):
         return f"数据库尚未初始化（{detail}）。请先运行 admissions init。"
+    if "database" in lowered and "does not exist" in lowered:
+        return f"数据库不存在（{detail}）。请检查 --db 中的数据库名，或先在服务器上创建它。"
+    if "role" in lowered and "does not exist" in lowered:
+        return f"数据库用户不存在（{detail}）。请检查 --db 中的用户名。"
     if "connection" in lowered or "connect" in lowered:
         return f"无法连接数据库服务器（{detail}）。请检查 --db 地址和服务器是否已启动。"
     return f"数据库操作失败（{type(exc.orig).__name__}：{detail}）。"
@@ -107,8 +115,9 @@ def cli(
     ctx: click.Context, db_url: str | None, operator: str | None, verbose: bool
 ) -> None:
     """义务教育招生业务控制台。不带子命令时打开招生总览界面。"""
+    # Staff read the one-line Chinese results; the English run log shows only with -v.
     logging.basicConfig(
-        level=logging.INFO if verbose else logging.WARNING,
+        level=logging.INFO if verbose else logging.CRITICAL,
         stream=sys.stderr,
         format="%(asctime)s %(name)s %(levelname)s %(message)s",
     )

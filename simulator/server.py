@@ -431,6 +431,9 @@ def start_services(
         stderr=None,
         text=True,
         env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        # Its own session, so that Ctrl-C in the terminal reaches only the parent, which
+        # then stops the services itself; the services still die with the parent.
+        start_new_session=True,
     )
     deadline = time.monotonic() + startup_timeout
     try:

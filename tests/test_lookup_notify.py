@@ -322,3 +322,49 @@ def test_concurrent_lookup_runs_split_the_work(season, services) -> None:  # typ
     assert max(calls.values()) == 1
     assert sum(r.applications for r in reports) == _statuses(engine)[Status.VERIFIED]
     assert all(r.applications > 0 for r in reports)
+
+
+def test_interrupt_mid_chunk_keeps_finished_calls(season, services) -> None:  # type: ignore[no-untyped-def]
+    import _thread
+
+    engine, season_id, _ = season
+    httpx.post(
+        f"{services.url}/admin/faults/gov", json={"latency_ms": 50}, timeout=5
+    ).raise_for_status()
+    timer = threading.Timer(0.6, _thread.interrupt_main)
+    timer.start()
+    with pytest.raises(KeyboardInterrupt):
+        run_lookups(
+            engine,
+            season_id=season_id,
+            county_code="620402",
+            base_url=services.url,
+            actor="tester",
+            chunk_size=200,
+            concurrency=4,
+        )
+    timer.cancel()
+    requests = httpx.get(f"{services.url}/stats", timeout=5).json()["requests"]
+    made = sum(count for path, count in requests.items() if path.startswith("/gov/"))
+    stored = sum(_successful_calls(engine).values())
+    assert 0 < stored
+    assert stored == made
+    with Session(engine) as session:
+        held = session.exec(
+            select(func.count())
+            .select_from(Application)
+            .where(col(Application.lookup_token).is_not(None))
+        ).one()
+    assert held == 0
+
+    httpx.post(
+        f"{services.url}/admin/faults/gov", json={}, timeout=5
+    ).raise_for_status()
+    run_lookups(
+        engine,
+        season_id=season_id,
+        county_code="620402",
+        base_url=services.url,
+        actor="tester",
+    )
+    assert max(_successful_calls(engine).values()) == 1

@@ -7,7 +7,7 @@ import time
 import uuid
 from collections import Counter
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from datetime import timedelta
 
@@ -204,6 +204,49 @@ def _release(engine: Engine, token: str) -> None:
         session.commit()
 
 
+def _run_chunk(
+    engine: Engine,
+    pool: ThreadPoolExecutor,
+    client: GovClient,
+    chunk: list[_Pending],
+    *,
+    actor: str,
+    report: LookupReport,
+) -> None:
+    """Run and store one claimed chunk; on interrupt, store what finished, then re-raise.
+
+    Calls already made are evidence and were audited by the service, so an interrupt
+    (Ctrl-C) waits for the applications in flight and keeps every finished one; only
+    applications not yet started are left for the next run.
+    """
+    futures = {pool.submit(_lookups_for, client, item): item for item in chunk}
+    try:
+        wait(futures)
+    except BaseException:
+        for future in futures:
+            future.cancel()
+        wait([f for f in futures if not f.cancelled()])
+        finished = [f for f in futures if f.done() and not f.cancelled()]
+        _store_chunk(
+            engine,
+            [futures[f] for f in finished],
+            [f.result() for f in finished],
+            actor=actor,
+            report=report,
+        )
+        log.warning(
+            "lookup interrupted; stored %d finished applications", len(finished)
+        )
+        raise
+    _store_chunk(
+        engine,
+        chunk,
+        [future.result() for future in futures],
+        actor=actor,
+        report=report,
+    )
+
+
 def run_lookups(
     engine: Engine,
     *,
@@ -246,12 +289,11 @@ def run_lookups(
         for start in range(0, len(candidates), chunk_size):
             ids = candidates[start : start + chunk_size]
             token = uuid.uuid4().hex
-            chunk = _claim(engine, ids, token)
-            report.applications += len(chunk)
-            report.held_elsewhere += _count_held(engine, ids, token)
             try:
-                results = list(pool.map(lambda item: _lookups_for(client, item), chunk))
-                _store_chunk(engine, chunk, results, actor=actor, report=report)
+                chunk = _claim(engine, ids, token)
+                report.applications += len(chunk)
+                report.held_elsewhere += _count_held(engine, ids, token)
+                _run_chunk(engine, pool, client, chunk, actor=actor, report=report)
             finally:
                 _release(engine, token)
             if progress:

@@ -45,6 +45,7 @@ LEASE = timedelta(minutes=5)
 BATCH_SIZE = 200
 SEND_ATTEMPTS = 5  # tries per notice within one run, on 429, 5xx and connection errors
 MAX_RETRY_AFTER = 10.0  # seconds: a longer Retry-After is cut to this
+GATEWAY_DOWN_AFTER = 20  # notices failed in a row after which a batch stops sending
 
 
 def compose_sms(
@@ -281,10 +282,19 @@ def _send_all(
 ) -> list[tuple[Notice, str | None, str]]:
     """Send each notice, retrying 429, 5xx and connection errors; return (notice, id, error).
 
-    A gateway that asks for a wait longer than MAX_RETRY_AFTER is taken as down: the
-    remaining notices of the batch fail at once and wait for the next run.
+    A gateway that asks for a wait longer than MAX_RETRY_AFTER, or that failed
+    GATEWAY_DOWN_AFTER notices in a row, is taken as down: the remaining notices of the
+    batch fail at once and wait for the next run.
     """
     gateway_down = threading.Event()
+    lock = threading.Lock()
+    failures_in_row = [0]
+
+    def outcome(ok: bool) -> None:
+        with lock:
+            failures_in_row[0] = 0 if ok else failures_in_row[0] + 1
+            if failures_in_row[0] >= GATEWAY_DOWN_AFTER:
+                gateway_down.set()
 
     def send(notice: Notice) -> tuple[Notice, str | None, str]:
         error = ""
@@ -302,6 +312,7 @@ def _send_all(
                     },
                 )
                 if response.status_code == 200:
+                    outcome(True)
                     return notice, response.json()["message_id"], ""
                 error = f"短信网关返回 HTTP {response.status_code}"
                 if response.status_code < 500 and response.status_code != 429:
@@ -314,6 +325,7 @@ def _send_all(
             if attempt + 1 < SEND_ATTEMPTS:
                 time.sleep(_retry_delay(response, attempt))
         log.info("sms for notice %s failed: %s", notice.id, error)
+        outcome(False)
         return notice, None, error
 
     return list(pool.map(send, notices))
