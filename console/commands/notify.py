@@ -78,6 +78,11 @@ def notify_command(
             f"{report.held_elsewhere} 条通知正由另一个发送进程处理；"
             "若该进程已中断，5 分钟后重新运行本命令即可接手。"
         )
+    if prepared.unallocated:
+        click.echo(
+            f"另有 {prepared.unallocated} 份已分批的申请尚未分配学位，暂无录取结果可发；"
+            "请先运行 admissions allocate。"
+        )
     if prepared.awaiting_approval:
         click.echo(
             f"另有 {prepared.awaiting_approval} 份录取结果所属的分配尚未审定，暂不发送；"

@@ -27,6 +27,7 @@ from console.rules.mobile import InvalidMobile, normalize_mobile
 
 LOCAL_TIME = ZoneInfo("Asia/Shanghai")
 OFFLINE_REASON = "未授权数据查询，需线下核验"
+SUBMITTED_REASON = "已受理，待调取政务数据核验"
 OVER_AGE_REASON = "超龄，需教育局确认"
 UNDER_AGE_REASON = "未到入学年龄，需教育局确认"
 # Status reason of each age flag; the bureau decides on such children.
@@ -273,7 +274,7 @@ def validate_clean_row(
     values["status"] = Status.SUBMITTED if consent else Status.OFFLINE
     reasons = [] if consent else [OFFLINE_REASON]
     reasons += [_FLAG_REASONS[flag] for flag in flags if flag in _FLAG_REASONS]
-    values["status_reason"] = "；".join(reasons)
+    values["status_reason"] = "；".join(reasons) or SUBMITTED_REASON
     submitted = row.get("submitted_at", "")
     local = check.parse("submitted_at", parse_local_datetime) if submitted else None
     values["submitted_at"] = (

@@ -85,6 +85,9 @@ def sms_reason(status_reason: str, limit: int = 40) -> str:
 @dataclass
 class PrepareReport:
     created: int = 0
+    unallocated: int = (
+        0  # classified applications that no allocation run has placed yet
+    )
     awaiting_approval: int = (
         0  # placement results whose run the bureau has not approved
     )
@@ -129,11 +132,20 @@ def prepare_notices(
                 )
             )
         )
+        report_unallocated = session.exec(
+            select(func.count())
+            .select_from(Application)
+            .where(
+                Application.season_id == season_id,
+                Application.county_code == county_code,
+                Application.status == Status.CLASSIFIED,
+            )
+        ).one()
         placements = _latest_placements(
             session, [a.id for a in applications if a.id is not None]
         )
         values = []
-        report = PrepareReport()
+        report = PrepareReport(unallocated=report_unallocated)
         for application in applications:
             school_code, run_state = placements.get(application.id or 0, (None, ""))
             if application.status in RESULT_STATUSES and run_state != "approved":
