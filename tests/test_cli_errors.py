@@ -76,6 +76,21 @@ def test_export_refuses_database_and_existing_files(tmp_path: Path) -> None:
     )
     assert code == 1
     assert "数据库文件" in output
+    code, output = run(
+        "--db",
+        str(database),
+        "export",
+        "allocation",
+        "--county",
+        "白银区",
+        "--format",
+        "xlsx",
+        "-o",
+        f"{database}-wal",
+        "--force",
+    )
+    assert code == 1
+    assert "数据库文件" in output
     existing = tmp_path / "kept.xlsx"
     existing.write_bytes(b"staff file")
     code, output = run(

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import signal
 import threading
 from collections import Counter
 from collections.abc import Iterator
@@ -246,8 +248,15 @@ def test_failed_sms_is_retried_on_next_run(season, services) -> None:  # type: i
     first = send_notices(
         engine, season_id=season_id, county_code="620402", base_url=services.url
     )
-    assert first.states["failed"] == created
-    assert len(first.errors) == created
+    # Notices the run never sent after the gateway said it was down stay pending and
+    # cost no attempt; the ones it tried are failed with one attempt each.
+    assert first.states["failed"] + first.states["pending"] == created
+    assert len(first.errors) == first.states["failed"]
+    assert first.not_sent == first.states["pending"]
+    with Session(engine) as session:
+        attempts = Counter(session.exec(select(Notice.state, Notice.attempts)))
+    assert attempts[("pending", 0)] == first.states["pending"]
+    assert attempts[("failed", 1)] == first.states["failed"]
     httpx.post(
         f"{services.url}/admin/faults/sms", json={}, timeout=5
     ).raise_for_status()
@@ -325,13 +334,11 @@ def test_concurrent_lookup_runs_split_the_work(season, services) -> None:  # typ
 
 
 def test_interrupt_mid_chunk_keeps_finished_calls(season, services) -> None:  # type: ignore[no-untyped-def]
-    import _thread
-
     engine, season_id, _ = season
     httpx.post(
         f"{services.url}/admin/faults/gov", json={"latency_ms": 50}, timeout=5
     ).raise_for_status()
-    timer = threading.Timer(0.6, _thread.interrupt_main)
+    timer = threading.Timer(0.6, os.kill, (os.getpid(), signal.SIGINT))
     timer.start()
     with pytest.raises(KeyboardInterrupt):
         run_lookups(
@@ -349,6 +356,7 @@ def test_interrupt_mid_chunk_keeps_finished_calls(season, services) -> None:  # 
     stored = sum(_successful_calls(engine).values())
     assert 0 < stored
     assert stored == made
+    assert _statuses(engine)[Status.SUBMITTED] > 0  # the interrupt came mid-chunk
     with Session(engine) as session:
         held = session.exec(
             select(func.count())
@@ -368,3 +376,45 @@ def test_interrupt_mid_chunk_keeps_finished_calls(season, services) -> None:  # 
         actor="tester",
     )
     assert max(_successful_calls(engine).values()) == 1
+
+
+def test_interrupted_notify_keeps_sent_and_releases_rest(season, services) -> None:  # type: ignore[no-untyped-def]
+    engine, season_id, _ = season
+    with Session(engine) as session:
+        for application in session.exec(select(Application)):
+            application.status = Status.OFFLINE
+            application.status_reason = "测试：线下核验"
+            session.add(application)
+        session.commit()
+    created = prepare_notices(engine, season_id=season_id, county_code="620402").created
+    httpx.post(
+        f"{services.url}/admin/faults/sms", json={"latency_ms": 100}, timeout=5
+    ).raise_for_status()
+    # A real SIGINT, as Ctrl-C sends, so that it interrupts the wait for the senders.
+    timer = threading.Timer(0.3, os.kill, (os.getpid(), signal.SIGINT))
+    timer.start()
+    with pytest.raises(KeyboardInterrupt):
+        send_notices(
+            engine,
+            season_id=season_id,
+            county_code="620402",
+            base_url=services.url,
+            concurrency=4,
+        )
+    timer.cancel()
+    accepted = httpx.get(f"{services.url}/stats", timeout=5).json()["messages"]
+    with Session(engine) as session:
+        states = Counter(session.exec(select(Notice.state)))
+    assert 0 < accepted < created
+    assert states["sent"] == accepted
+    assert states["sending"] == 0
+    assert states["pending"] == created - accepted
+
+    httpx.post(
+        f"{services.url}/admin/faults/sms", json={}, timeout=5
+    ).raise_for_status()
+    report = send_notices(
+        engine, season_id=season_id, county_code="620402", base_url=services.url
+    )
+    assert report.states["delivered"] == created
+    assert httpx.get(f"{services.url}/stats", timeout=5).json()["messages"] == created

@@ -193,12 +193,13 @@ def _check_output_file(
         targets.append(
             output.with_name(f"{output.stem}-schools{output.suffix or '.csv'}")
         )
+    # SQLite keeps a database in several files; writing over any of them destroys it.
+    protected = set()
+    if database:
+        for suffix in ("", "-wal", "-shm", "-journal"):
+            protected.add(Path(f"{database}{suffix}").resolve())
     for target in targets:
-        if (
-            database
-            and target.exists()
-            and target.resolve() == Path(database).resolve()
-        ):
+        if target.resolve() in protected:
             raise AdmissionsError(
                 f"{target} 是当前使用的数据库文件，不能作为导出文件。请换一个输出文件名。",
                 title="导出失败",

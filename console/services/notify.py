@@ -15,7 +15,7 @@ import threading
 import time
 import uuid
 from collections import Counter
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
@@ -45,6 +45,8 @@ LEASE = timedelta(minutes=5)
 BATCH_SIZE = 200
 SEND_ATTEMPTS = 5  # tries per notice within one run, on 429, 5xx and connection errors
 MAX_RETRY_AFTER = 10.0  # seconds: a longer Retry-After is cut to this
+# Marks a notice this run claimed but never sent; it costs no attempt.
+NOT_SENT = "未发送"
 GATEWAY_DOWN_AFTER = 20  # notices failed in a row after which a batch stops sending
 
 
@@ -101,6 +103,9 @@ class NotifyReport:
     held_elsewhere: int = 0  # claimed by another sender whose lease has not run out
     exhausted: int = 0  # failed max_attempts times; sent again only with retry_failed
     stopped: bool = False  # a whole batch failed, so the run stopped before the rest
+    not_sent: int = (
+        0  # claimed but never sent (gateway down or Ctrl-C); back to pending
+    )
 
 
 def prepare_notices(
@@ -312,7 +317,7 @@ def _send_all(
         error = ""
         for attempt in range(SEND_ATTEMPTS):
             if gateway_down.is_set():
-                return notice, None, "短信网关暂停服务，本批其余短信留待下次发送"
+                return notice, None, NOT_SENT
             response = None
             try:
                 response = client.post(
@@ -340,7 +345,22 @@ def _send_all(
         outcome(False)
         return notice, None, error
 
-    return list(pool.map(send, notices))
+    futures = {pool.submit(send, notice): notice for notice in notices}
+    try:
+        wait(futures)
+    except BaseException:
+        # Ctrl-C: let the sends in flight finish, so their message ids are stored, and
+        # hand back the ones not started as never sent.
+        for future in futures:
+            future.cancel()
+        wait([f for f in futures if not f.cancelled()])
+        raise _Interrupted(
+            [
+                f.result() if not f.cancelled() else (futures[f], None, NOT_SENT)
+                for f in futures
+            ]
+        ) from None
+    return [future.result() for future in futures]
 
 
 def _fetch_receipts(
@@ -366,16 +386,30 @@ def _fetch_receipts(
     return {m: body for m, body in pairs if body}
 
 
+class _Interrupted(Exception):
+    """Raised by _send_all on Ctrl-C, carrying what each notice of the batch came to."""
+
+    def __init__(self, results: list[tuple[Notice, str | None, str]]) -> None:
+        super().__init__("sending interrupted")
+        self.results = results
+
+
 def _store_results(
     engine: Engine, results: list[tuple[Notice, str | None, str]], report: NotifyReport
 ) -> None:
+    """Store sends and failures; a notice that was never sent goes back to pending."""
     now = utcnow()
     with Session(engine) as session:
         for notice, message_id, error in results:
             row = session.get(Notice, notice.id)
             assert row is not None
-            row.attempts += 1
             row.claim_token = None
+            if error == NOT_SENT:
+                row.state = "pending"
+                report.not_sent += 1
+                session.add(row)
+                continue
+            row.attempts += 1
             if message_id:
                 row.state, row.gateway_message_id, row.sent_at = "sent", message_id, now
                 row.last_error = ""
@@ -443,7 +477,11 @@ def send_notices(
             )
             if not claimed:
                 break
-            results = _send_all(client, pool, claimed)
+            try:
+                results = _send_all(client, pool, claimed)
+            except _Interrupted as interrupted:
+                _store_results(engine, interrupted.results, report)
+                raise KeyboardInterrupt from None
             _store_results(engine, results, report)
             if all(message_id is None for _n, message_id, _e in results):
                 log.warning("every sms of a batch failed; stopping this run")
