@@ -158,7 +158,8 @@ def _fetch_page(
         except httpx.TimeoutException as exc:
             problem = f"请求超时（{type(exc).__name__}）"
         except httpx.TransportError as exc:
-            problem = f"无法连接（{exc}）"
+            logger.info("feed %s unreachable: %s", endpoint, exc)
+            problem = "无法连接推送服务，请检查 --feed 地址和服务是否已启动"
         else:
             if response.status_code == 200:
                 return _json_of(response, endpoint)
