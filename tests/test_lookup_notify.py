@@ -70,6 +70,16 @@ def _successful_calls(engine: Engine) -> Counter[tuple[int, str]]:
         return Counter(rows)
 
 
+def set_every_status(engine: Engine, status: Status, reason: str) -> None:
+    """Put every application of the season in `status`, as the earlier steps would."""
+    with Session(engine) as session:
+        for application in session.exec(select(Application)):
+            application.status = status
+            application.status_reason = reason
+            session.add(application)
+        session.commit()
+
+
 def _statuses(engine: Engine) -> Counter[str]:
     with Session(engine) as session:
         return Counter(session.exec(select(Application.status)))
@@ -181,12 +191,7 @@ def test_interrupted_batch_repeats_no_finished_call(season, services) -> None:  
 
 def test_overlapping_senders_send_each_notice_once(season, services) -> None:  # type: ignore[no-untyped-def]
     engine, season_id, _ = season
-    with Session(engine) as session:
-        for application in session.exec(select(Application)):
-            application.status = Status.OFFLINE
-            application.status_reason = "测试：线下核验"
-            session.add(application)
-        session.commit()
+    set_every_status(engine, Status.OFFLINE, "测试：线下核验")
     created = prepare_notices(engine, season_id=season_id, county_code="620402").created
     assert created > 0
     assert (
@@ -235,12 +240,7 @@ def test_overlapping_senders_send_each_notice_once(season, services) -> None:  #
 
 def test_failed_sms_is_retried_on_next_run(season, services) -> None:  # type: ignore[no-untyped-def]
     engine, season_id, _ = season
-    with Session(engine) as session:
-        for application in session.exec(select(Application)):
-            application.status = Status.EXCEPTION
-            application.status_reason = "测试：核验未通过"
-            session.add(application)
-        session.commit()
+    set_every_status(engine, Status.EXCEPTION, "测试：核验未通过")
     created = prepare_notices(engine, season_id=season_id, county_code="620402").created
     httpx.post(
         f"{services.url}/admin/faults/sms", json={"outage": [0, 3600]}, timeout=5
@@ -269,12 +269,8 @@ def test_failed_sms_is_retried_on_next_run(season, services) -> None:  # type: i
 
 def test_results_wait_for_an_approved_run(season) -> None:  # type: ignore[no-untyped-def]
     engine, season_id, _ = season
+    set_every_status(engine, Status.PLACED, "测试：已录取，分配未审定")
     with Session(engine) as session:
-        for application in session.exec(select(Application)):
-            application.status = Status.PLACED
-            application.status_reason = "测试：已录取，分配未审定"
-            session.add(application)
-        session.commit()
         placed = session.exec(select(func.count()).select_from(Application)).one()
     prepared = prepare_notices(engine, season_id=season_id, county_code="620402")
     assert prepared.created == 0
@@ -283,12 +279,7 @@ def test_results_wait_for_an_approved_run(season) -> None:  # type: ignore[no-un
 
 def test_rate_limited_gateway_delivers_everything(season, services) -> None:  # type: ignore[no-untyped-def]
     engine, season_id, _ = season
-    with Session(engine) as session:
-        for application in session.exec(select(Application)):
-            application.status = Status.OFFLINE
-            application.status_reason = "测试：线下核验"
-            session.add(application)
-        session.commit()
+    set_every_status(engine, Status.OFFLINE, "测试：线下核验")
     created = prepare_notices(engine, season_id=season_id, county_code="620402").created
     httpx.post(
         f"{services.url}/admin/faults/sms", json={"rate_limit": 40}, timeout=5
@@ -380,12 +371,7 @@ def test_interrupt_mid_chunk_keeps_finished_calls(season, services) -> None:  # 
 
 def test_interrupted_notify_keeps_sent_and_releases_rest(season, services) -> None:  # type: ignore[no-untyped-def]
     engine, season_id, _ = season
-    with Session(engine) as session:
-        for application in session.exec(select(Application)):
-            application.status = Status.OFFLINE
-            application.status_reason = "测试：线下核验"
-            session.add(application)
-        session.commit()
+    set_every_status(engine, Status.OFFLINE, "测试：线下核验")
     created = prepare_notices(engine, season_id=season_id, county_code="620402").created
     httpx.post(
         f"{services.url}/admin/faults/sms", json={"latency_ms": 100}, timeout=5

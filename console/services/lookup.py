@@ -21,7 +21,7 @@ from console.services.govclient import CallResult, GovClient, RetryPolicy
 
 log = logging.getLogger(__name__)
 PURPOSE = "义务教育入学资格核验"
-# How long a run's claim on a chunk holds; a chunk normally takes seconds, so an older
+# Lifetime of a run's claim on a chunk. A chunk normally takes seconds, so an older
 # claim belongs to a run that died without releasing it.
 LEASE = timedelta(minutes=5)
 
