@@ -20,7 +20,7 @@ class Stage(StrEnum):
 
 
 class Status(StrEnum):
-    """Application status; the value is stored, LABELS holds the staff-facing text."""
+    """Application status. The value is stored, and STATUS_LABELS maps it to staff-facing text."""
 
     SUBMITTED = "submitted"
     OFFLINE = "offline"  # no consent to lookups: verified on paper (线下核验)
@@ -189,7 +189,7 @@ class Application(SQLModel, table=True):
     insurance_months: int | None = None
 
     # The lookup run working on this application, so that two runs never query the
-    # same application; a claim older than the lookup lease belongs to a dead run.
+    # same application. A claim older than the lookup lease belongs to a dead run.
     lookup_token: str | None = None
     lookup_claimed_at: datetime | None = None
 
@@ -275,7 +275,7 @@ class Notice(SQLModel, table=True):
     state: str = "pending"  # pending, sending, sent, delivered, failed
     attempts: int = 0
     claim_token: str | None = (
-        None  # the sender that holds the notice while it is "sending"
+        None  # the sender that has claimed the notice while it is "sending"
     )
     claimed_at: datetime | None = None
     gateway_message_id: str | None = None

@@ -432,7 +432,7 @@ def start_services(
         text=True,
         env={**os.environ, "PYTHONUNBUFFERED": "1"},
         # Its own session, so that Ctrl-C in the terminal reaches only the parent, which
-        # then stops the services itself; the services still die with the parent.
+        # then stops the services itself. The services still die with the parent.
         start_new_session=True,
     )
     deadline = time.monotonic() + startup_timeout

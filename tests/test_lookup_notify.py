@@ -248,7 +248,7 @@ def test_failed_sms_is_retried_on_next_run(season, services) -> None:  # type: i
     first = send_notices(
         engine, season_id=season_id, county_code="620402", base_url=services.url
     )
-    # Notices the run never sent after the gateway said it was down stay pending and
+    # Notices the run never sent after the gateway reported itself down stay pending and
     # cost no attempt; the ones it tried are failed with one attempt each.
     assert first.states["failed"] + first.states["pending"] == created
     assert len(first.errors) == first.states["failed"]
@@ -343,18 +343,20 @@ def test_interrupt_mid_chunk_keeps_finished_calls(season, services) -> None:  # 
         )
     timer.cancel()
     requests = httpx.get(f"{services.url}/stats", timeout=5).json()["requests"]
-    made = sum(count for path, count in requests.items() if path.startswith("/gov/"))
+    gov_requests = sum(
+        count for path, count in requests.items() if path.startswith("/gov/")
+    )
     stored = sum(_successful_calls(engine).values())
     assert 0 < stored
-    assert stored == made
+    assert stored == gov_requests
     assert _statuses(engine)[Status.SUBMITTED] > 0  # the interrupt came mid-chunk
     with Session(engine) as session:
-        held = session.exec(
+        claimed = session.exec(
             select(func.count())
             .select_from(Application)
             .where(col(Application.lookup_token).is_not(None))
         ).one()
-    assert held == 0
+    assert claimed == 0
 
     httpx.post(
         f"{services.url}/admin/faults/gov", json={}, timeout=5

@@ -1,1 +1,1 @@
-"""Click commands; each module holds one command or group and stays thin over console.services."""
+"""Click commands. Each module contains one command or group and stays thin over console.services."""

@@ -29,7 +29,7 @@ def normalize_person_name(name: str) -> str:
 
 @dataclass(frozen=True)
 class Applicant:
-    """What the application claims, reduced to what verification and batching need."""
+    """Claims of an application, reduced to the fields verification and batching need."""
 
     county_code: str
     student_name: str
@@ -100,7 +100,7 @@ def decide(
 ) -> Decision:
     """Verify the application against the records and place it in a batch.
 
-    `is_urban_address(address) -> bool | None` tells whether an address lies in a zone of
+    `is_urban_address(address) -> bool | None` returns whether an address lies in a zone of
     the county's urban area; None means the address matched no zone.
     """
     decision = Decision()

@@ -101,8 +101,8 @@ def parse_id_number(
 ) -> IdNumber:
     """Validate a normalised number and return it, raising InvalidIdNumber with the reason.
 
-    A trailing lowercase x is accepted and upper-cased. `known_divisions` holds the
-    6-digit codes that count as valid; when it is None only the province digits are
+    A trailing lowercase x is accepted and upper-cased. `known_divisions` contains the
+    6-digit codes that count as valid. When it is None, only the province digits are
     checked (11-82). `today` bounds the birth date from above.
     """
     value = raw.strip().upper()

@@ -189,7 +189,7 @@ class GovClient:
                 last_error = f"HTTP {response.status_code}"
                 retry_after = response.headers.get("Retry-After")
                 if response.status_code == 429 and retry_after:
-                    delay = min(self.retry.max_delay, float(retry_after))
+                    delay = min(self.retry.max_delay, _seconds(retry_after, delay))
                 else:
                     breaker.failed()
             except httpx.TimeoutException:
@@ -198,6 +198,10 @@ class GovClient:
             except httpx.TransportError as exc:
                 last_error = f"连接失败：{type(exc).__name__}"
                 breaker.failed()
+            except httpx.HTTPError as exc:
+                last_error = f"接口响应无效：{type(exc).__name__}"
+                breaker.failed()
+                break
             except ValueError:
                 last_error = "接口返回的不是有效 JSON"
                 breaker.failed()
@@ -221,6 +225,14 @@ class GovClient:
             _ms_since(started),
             last_error,
         )
+
+
+def _seconds(text: str, default: float) -> float:
+    """Read a Retry-After value in seconds; an HTTP date or garbage gives `default`."""
+    try:
+        return float(text)
+    except ValueError:
+        return default
 
 
 def _ms_since(started: float) -> int:

@@ -215,8 +215,8 @@ def _run_chunk(
 ) -> None:
     """Run and store one claimed chunk; on interrupt, store what finished, then re-raise.
 
-    Calls already made are evidence and were audited by the service, so an interrupt
-    (Ctrl-C) waits for the applications in flight and keeps every finished one; only
+    Calls already made are evidence, and the services recorded them. So an interrupt
+    (Ctrl-C) waits for the applications in flight and keeps every finished one. Only
     applications not yet started are left for the next run.
     """
     futures = {pool.submit(_lookups_for, client, item): item for item in chunk}
@@ -266,7 +266,7 @@ def run_lookups(
     finished calls. An application whose calls all succeeded moves to VERIFIED; one with a
     failed call stays SUBMITTED with the failure as its reason and is retried next run.
     Each chunk is claimed first, so a second run at the same time skips the applications
-    this one holds (counted in `held_elsewhere`) instead of querying them again.
+    this one has claimed (counted in `held_elsewhere`) instead of querying them again.
     """
     with Session(engine) as session:
         candidates = _candidate_ids(

@@ -39,7 +39,7 @@ from console.policy import CountyPolicy, load_policies
 log = logging.getLogger(__name__)
 NOTIFIED_STATUSES = (Status.PLACED, Status.UNPLACED, Status.EXCEPTION, Status.OFFLINE)
 RESULT_STATUSES = (Status.PLACED, Status.UNPLACED)
-# A sender holds a claimed batch this long; a batch takes seconds, so a claim older than
+# Lifetime of a sender's claim on a batch. A batch takes seconds, so a claim older than
 # this belongs to a sender that died, and another sender may take it over.
 LEASE = timedelta(minutes=5)
 BATCH_SIZE = 200
@@ -299,7 +299,7 @@ def _send_all(
 ) -> list[tuple[Notice, str | None, str]]:
     """Send each notice, retrying 429, 5xx and connection errors; return (notice, id, error).
 
-    A gateway that asks for a wait longer than MAX_RETRY_AFTER, or that failed
+    A gateway whose Retry-After exceeds MAX_RETRY_AFTER, or that failed
     GATEWAY_DOWN_AFTER notices in a row, is taken as down: the remaining notices of the
     batch fail at once and wait for the next run.
     """

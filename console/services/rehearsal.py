@@ -76,7 +76,7 @@ def run_rehearsal(
     """Run init, window, simulate, lookup, classify, allocate and notify; return timings and stats.
 
     The simulator's services run in a subprocess on a free loopback port for the length of
-    the run; `before_stop(url)` is called with their address before they are stopped.
+    the run. `before_stop(url)` is called with their address before they are stopped.
     """
     from console.services.allocation import approve_run, run_allocation
     from console.services.classify import classify_applications
@@ -189,7 +189,7 @@ def run_rehearsal(
                     seed_source=f"rehearsal-{seed}",
                 )
                 session.commit()
-                # The trainer stands in for the bureau, which approves a run before any
+                # The trainer acts for the bureau, which approves a run before any
                 # result notice goes out.
                 assert report.run_id is not None
                 approve_run(session, run_id=report.run_id, actor=actor)
