@@ -9,9 +9,10 @@ Writes the rows as a UTF-8 CSV and as an XLSX file, then in one process times
   2. import_file on the CSV into a fresh database (read, validate, store, audit);
   3. import_file on the XLSX into a fresh database.
 With --breakdown it also times the parts on their own: reading each file into
-rows, validate_row on every row, and insert_many of the validated values into
-the real application table (with its indexes and foreign keys, no audit), one
-transaction per chunk as in the import.
+rows, validate_row on every row, insert_many of the validated values into the
+real application table (with its indexes and foreign keys, no audit), and a
+plain executemany of the same stored rows into that table (SQLite's own share
+of storing), one transaction per chunk as in the import.
 Wall-clock figures on a shared machine vary with its load, so each run also
 reports the process CPU time.
 Every name, ID number and mobile it writes is made up.
@@ -198,7 +199,51 @@ def time_breakdown(
                 insert_many(session, APPLICATIONS, chunk, constants=constants)
     parts.append(("insert_many into application", storing))
     engine.dispose()
+    parts.append(("executemany into application", time_table_floor(directory)))
+    parts.append(
+        ("same, without its indexes", time_table_floor(directory, indexes=False))
+    )
     return parts
+
+
+def time_table_floor(directory: Path, *, indexes: bool = True) -> Timer:
+    """Time SQLite's own work of storing the rows in the product's table.
+
+    The rows stored by the insert_many part are read back as tuples and
+    inserted with a plain executemany into the application table of a fresh
+    database, one transaction per chunk as in the import: the table's columns,
+    indexes and foreign keys, and no Python processing. Without `indexes` the
+    table's secondary indexes are dropped first, to show what they cost.
+    """
+    source = sqlite3.connect(directory / "breakdown.db")
+    names = [row[1] for row in source.execute("PRAGMA table_info(application)")]
+    names.remove("id")
+    stored = source.execute(f"SELECT {', '.join(names)} FROM application").fetchall()
+    source.close()
+    name = "floor.db" if indexes else "floor-without-indexes.db"
+    engine, _ = fresh_season(directory, name)
+    engine.dispose()
+    connection = sqlite3.connect(directory / name, isolation_level=None)
+    configure_sqlite(connection, None)
+    if not indexes:
+        for (index,) in connection.execute(
+            "SELECT name FROM sqlite_master WHERE type = 'index' "
+            "AND tbl_name = 'application' AND sql IS NOT NULL"
+        ).fetchall():
+            connection.execute(f"DROP INDEX {index}")
+    statement = (
+        f"INSERT INTO application ({', '.join(names)}) "
+        f"VALUES ({', '.join('?' for _ in names)})"
+    )
+    with Timer() as timer:
+        for start in range(0, len(stored), DEFAULT_CHUNK_SIZE):
+            connection.execute("BEGIN IMMEDIATE")
+            connection.executemany(
+                statement, stored[start : start + DEFAULT_CHUNK_SIZE]
+            )
+            connection.execute("COMMIT")
+    connection.close()
+    return timer
 
 
 def main() -> None:

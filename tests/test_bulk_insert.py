@@ -155,3 +155,23 @@ def test_bulk_insert_nothing(engine: Engine) -> None:
     with session_scope(engine) as session:
         insert_many(session, APPLICATIONS, [])
     assert _stored(engine) == []
+
+
+def test_bulk_insert_constants_with_quotes_and_markers(engine: Engine) -> None:
+    """Constants go into the statement as literals; quotes and markers stay text."""
+    actor = "O'Brien 100% ? :name %s 教育局"
+    with session_scope(engine) as session:
+        insert_many(session, AUDIT_EVENTS, [{"action": "a", "entity_id": "1",
+                                             "detail": {"note": "'?%"}}],
+                    constants={"at": NOW, "actor": actor, "entity": "x'; --"})  # fmt: skip
+
+    with session_scope(engine) as session:
+        event = session.scalars(
+            select(AuditEvent).order_by(AuditEvent.id.desc())
+        ).first()  # type: ignore[union-attr]
+    assert event is not None
+    assert (event.actor, event.entity, event.detail) == (
+        actor,
+        "x'; --",
+        {"note": "'?%"},
+    )

@@ -3,8 +3,12 @@
 from datetime import date
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from console.rules.idnumber import (
+    CHECK_CHARACTERS,
+    WEIGHTS,
     InvalidIdNumber,
     age_on,
     check_character,
@@ -30,6 +34,18 @@ def test_valid_numbers_parse(value: str) -> None:
 def test_check_character_of_known_number() -> None:
     assert check_character("62040219860312101") == "X"
     assert check_character("62040220181215171") == "1"
+
+
+@given(st.text(alphabet="0123456789", min_size=17, max_size=17))
+def test_check_character_is_the_weighted_sum_of_the_standard(first17: str) -> None:
+    total = sum(
+        int(digit) * weight for digit, weight in zip(first17, WEIGHTS, strict=True)
+    )
+    assert check_character(first17) == CHECK_CHARACTERS[total % 11]
+
+
+def test_check_character_of_full_width_digits() -> None:
+    assert check_character("６２０４０２１９８６０３１２１０１") == "X"
 
 
 def test_check_character_covers_every_remainder() -> None:

@@ -622,6 +622,26 @@ def test_duplicate_within_import_names_row(engine: Engine, window: Window) -> No
     assert "第2行" in report.errors[0].message
 
 
+def test_each_created_application_has_its_own_audit_event(
+    engine: Engine, window: Window
+) -> None:
+    rows = [make_row(i) for i in range(25)]
+    import_rows(engine, rows, window=window, source="import", actor="t", chunk_size=10)
+
+    with session_scope(engine) as session:
+        students = dict(session.execute(
+            select(Application.id, Application.student_id_number)).all())  # fmt: skip
+        events = session.execute(
+            select(AuditEvent.entity_id, AuditEvent.detail).where(
+                AuditEvent.action == "application.create"
+            )
+        ).all()
+    by_row = {detail["row"]: int(entity) for entity, detail in events}
+    assert len(by_row) == 25
+    for number, row in enumerate(rows, start=1):
+        assert students[by_row[number]] == row["student_id_number"]
+
+
 def test_crash_mid_import_then_rerun(engine: Engine, window: Window) -> None:
     rows = [make_row(i) for i in range(250)]
     audit_inserts = 0

@@ -51,27 +51,31 @@ def insert_many(
             connection.execute(insert(table), [{**row, **constants} for row in rows])
             return
         constants[column.key] = default.arg  # type: ignore[attr-defined]
-    columns = [table.c[key] for key in (*keys, *constants)]
+    # Constants that have an SQL literal are written into the statement once
+    # instead of bound on every row; the others are bound on every row.
+    literals: dict[str, str] = {}
+    bound: dict[str, Any] = {}
+    for key, value in constants.items():
+        process = table.c[key].type.dialect_impl(dialect).bind_processor(dialect)
+        value = process(value) if process else value
+        literal = _literal(value, marker)
+        if literal is None:
+            bound[key] = value
+        else:
+            literals[key] = literal
+    columns = [table.c[key] for key in (*keys, *bound, *literals)]
     preparer = dialect.identifier_preparer
     statement = (
         f"INSERT INTO {preparer.format_table(table)} "
         f"({', '.join(preparer.format_column(column) for column in columns)}) "
-        f"VALUES ({', '.join(marker for _ in columns)})"
+        f"VALUES ({', '.join([marker] * (len(keys) + len(bound)) + [*literals.values()])})"
     )
-    processors = [
-        column.type.dialect_impl(dialect).bind_processor(dialect) for column in columns
-    ]
-    constant_values = [
-        process(value) if process else value
-        for process, value in zip(
-            processors[len(keys) :], constants.values(), strict=True
-        )
-    ]
     processed = [
         (index, process, process(None) is None)
-        for index, process in enumerate(processors[: len(keys)])
-        if process is not None
+        for index, column in enumerate(columns[: len(keys)])
+        if (process := column.type.dialect_impl(dialect).bind_processor(dialect))
     ]
+    bound_values = list(bound.values())
     values_of = itemgetter(*keys)
     parameters = []
     for row in rows:
@@ -80,9 +84,29 @@ def insert_many(
             value = line[index]
             if value is not None or not keeps_none:
                 line[index] = process(value)
-        line.extend(constant_values)
+        line.extend(bound_values)
         parameters.append(tuple(line))
     connection.exec_driver_sql(statement, parameters)
+
+
+def _literal(value: Any, marker: str) -> str | None:
+    """Return a processed bound value as an SQL literal, or None when it has none here.
+
+    Strings are quoted in the standard way. SQLite reads that quoting, and so
+    does PostgreSQL with standard_conforming_strings, its default. Under the
+    "format" parameter style a literal percent sign is doubled.
+    """
+    if value is None:
+        text = "NULL"
+    elif isinstance(value, bool):
+        return None  # databases spell booleans differently
+    elif isinstance(value, int):
+        text = str(value)
+    elif isinstance(value, str):
+        text = "'" + value.replace("'", "''") + "'"
+    else:
+        return None
+    return text.replace("%", "%%") if marker == "%s" else text
 
 
 # Placeholders of the positional parameter styles (PEP 249) that this path writes.

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Table as SATable
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session
@@ -61,7 +61,10 @@ logger = logging.getLogger(__name__)
 _APPLICATIONS: SATable = Application.__table__  # type: ignore[attr-defined]
 _AUDIT_EVENTS: SATable = AuditEvent.__table__  # type: ignore[attr-defined]
 
-DEFAULT_CHUNK_SIZE = 1000
+# Rows per transaction. Larger chunks write each index page fewer times, so 5,000
+# rows per chunk stored faster than 1,000 in every run (BENCHMARKS.md). A crash
+# loses at most one chunk, which the next run of the same file stores.
+DEFAULT_CHUNK_SIZE = 5000
 # The `source` of applications pulled from the platform's feed.
 FEED_SOURCE = "feed"
 # Maximum characters of a value shown in a row error; longer values are cut short.
@@ -493,11 +496,14 @@ def _write_chunk(
         audit_rows: list[dict[str, Any]] = []
         new_ids: list[int] = []
         if pending.inserts:
+            last_id = _last_application_id(session)
             insert_many(session, _APPLICATIONS, pending.inserts, constants={
                 "season_id": window.season_id, "source": source,
                 "created_at": now, "updated_at": now,
             })  # fmt: skip
-            new_ids = _ids_of_inserted(session, window.season_id, pending.inserts)
+            new_ids = _ids_of_inserted(
+                session, window.season_id, pending.inserts, after=last_id
+            )
             for app_id, values, row_number in zip(
                 new_ids, pending.inserts, pending.insert_rows, strict=True
             ):
@@ -529,24 +535,43 @@ def _write_chunk(
     report.updated += len(pending.updates)
 
 
+def _last_application_id(session: Session) -> int:
+    table = _APPLICATIONS
+    return session.execute(select(func.max(table.c.id))).scalar_one() or 0
+
+
 def _ids_of_inserted(
-    session: Session, season_id: int, inserted: list[dict[str, Any]]
+    session: Session, season_id: int, inserted: list[dict[str, Any]], *, after: int
 ) -> list[int]:
     """Return the ids of just-inserted applications, in insertion order.
 
     A plain executemany is several times faster than INSERT ... RETURNING through
-    SQLAlchemy, and the partial unique index makes (season, child, live) a key.
+    SQLAlchemy. The new rows are the season's live rows above `after`, the
+    highest id before the insert. Rows of concurrent transactions there belong
+    to other children, because the partial unique index makes (season, child,
+    live) a key, and are left out.
     """
     table = _APPLICATIONS
-    students = [values["student_id_number"] for values in inserted]
+    if session.connection().dialect.name == "sqlite":
+        # SQLite gives each new row the highest id plus one, and this transaction
+        # holds the write lock, so the rows took the ids after `after` in order.
+        # The count confirms it; otherwise the ids are looked up by child below.
+        count, highest = session.execute(
+            select(func.count(), func.max(table.c.id)).where(table.c.id > after)
+        ).one()
+        if count == len(inserted) and highest == after + count:
+            return list(range(after + 1, highest + 1))
+    # Only the id bounds the query, so that it reads the new rows by primary key.
     found = session.execute(
-        select(table.c.student_id_number, table.c.id)
-        .where(table.c.season_id == season_id)
-        .where(table.c.student_id_number.in_(students))
-        .where(table.c.status.not_in(_NOT_LIVE))
-    ).all()
-    ids = {student: app_id for student, app_id in found}
-    return [ids[student] for student in students]
+        select(table.c.student_id_number, table.c.id, table.c.season_id,
+               table.c.status).where(table.c.id > after)
+    ).all()  # fmt: skip
+    ids = {
+        student: app_id
+        for student, app_id, season, status in found
+        if season == season_id and status not in _NOT_LIVE
+    }
+    return [ids[values["student_id_number"]] for values in inserted]
 
 
 def _apply_update(
