@@ -37,7 +37,7 @@ def test_check_character_of_known_number() -> None:
 
 
 @given(st.text(alphabet="0123456789", min_size=17, max_size=17))
-def test_check_character_is_the_weighted_sum_of_the_standard(first17: str) -> None:
+def test_check_character_matches_weighted_sum(first17: str) -> None:
     total = sum(
         int(digit) * weight for digit, weight in zip(first17, WEIGHTS, strict=True)
     )
