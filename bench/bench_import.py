@@ -209,10 +209,10 @@ def time_breakdown(
 def time_table_floor(directory: Path, *, indexes: bool = True) -> Timer:
     """Time SQLite's own work of storing the rows in the product's table.
 
-    The rows stored by the insert_many part are read back as tuples and
-    inserted with a plain executemany into the application table of a fresh
-    database, one transaction per chunk as in the import: the table's columns,
-    indexes and foreign keys, and no Python processing. Without `indexes` the
+    The rows stored by the insert_many part are read back as tuples. They go
+    with a plain executemany into the application table of a fresh database,
+    one transaction per chunk as in the import. So the time counts the table's
+    columns, indexes and foreign keys, and no Python processing. Without `indexes` the
     table's secondary indexes are dropped first, to show what they cost.
     """
     source = sqlite3.connect(directory / "breakdown.db")
