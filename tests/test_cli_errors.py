@@ -113,3 +113,30 @@ def test_export_refuses_database_and_existing_files(tmp_path: Path) -> None:
     with sqlite3.connect(database) as connection:
         tables = connection.execute("SELECT count(*) FROM sqlite_master").fetchone()[0]
     assert tables > 0
+
+
+def test_season_year_out_of_range_rejected(tmp_path: Path) -> None:
+    db = str(tmp_path / "season.db")
+    assert run("--db", db, "init")[0] == 0
+
+    for year in ("0", "99999", "2205"):
+        code, output = run(
+            "--db", db, "season", "open", "--year", year, "--county", "白银区"
+        )
+        assert code == 2, output
+        assert "Traceback" not in output
+        assert f"招生年度 {year} 无效" in output
+    code, output = run(
+        "--db", db, "season", "close", "--year", "0", "--county", "白银区"
+    )
+    assert code == 2, output
+
+
+def test_rehearse_year_out_of_range_rejected(tmp_path: Path) -> None:
+    code, output = run(
+        "rehearse", "--families", "5", "--county", "白银区", "--year", "99999",
+        "--workdir", str(tmp_path),
+    )  # fmt: skip
+    assert code == 2, output
+    assert "招生年度 99999 无效" in output
+    assert not list(tmp_path.iterdir())

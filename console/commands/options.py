@@ -23,6 +23,35 @@ COUNTY_NAMES = {
 }
 
 
+class SeasonYear(click.ParamType):
+    """A season year from 2000 to 2100, rejected in Chinese otherwise.
+
+    The bounds keep a mistyped year (2205 for 2025) from creating a season that every
+    command would then take as the latest, and keep dates of the year valid.
+    """
+
+    name = "year"
+    first, last = 2000, 2100
+
+    def convert(
+        self, value: Any, param: click.Parameter | None, ctx: click.Context | None
+    ) -> int:
+        try:
+            year = int(value)
+        except (TypeError, ValueError):
+            year = None
+        if year is None or not self.first <= year <= self.last:
+            self.fail(
+                f"招生年度 {value} 无效，应为 {self.first} 至 {self.last} 之间的年份，例如 2025。",
+                param,
+                ctx,
+            )
+        return year
+
+
+SEASON_YEARS = SeasonYear()
+
+
 def county_option(required: bool = True) -> Callable[[F], F]:
     """--county: a 6-digit county code (620402) or its name (白银区)."""
 

@@ -6,7 +6,12 @@ from pathlib import Path
 
 import click
 
-from console.commands.options import county_option, pass_app, simulation_rate_options
+from console.commands.options import (
+    SEASON_YEARS,
+    county_option,
+    pass_app,
+    simulation_rate_options,
+)
 from console.context import AppContext
 
 
@@ -26,7 +31,9 @@ from console.context import AppContext
     show_default=True,
     help="随机种子，相同种子得到相同的家庭。",
 )
-@click.option("--year", type=int, default=2025, show_default=True, help="招生年度。")
+@click.option(
+    "--year", type=SEASON_YEARS, default=2025, show_default=True, help="招生年度。"
+)
 @click.option(
     "--stage",
     type=click.Choice(["primary", "junior"]),

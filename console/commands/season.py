@@ -6,7 +6,12 @@ from datetime import datetime
 
 import click
 
-from console.commands.options import COUNTY_NAMES, county_option, pass_app
+from console.commands.options import (
+    COUNTY_NAMES,
+    SEASON_YEARS,
+    county_option,
+    pass_app,
+)
 from console.context import AppContext
 
 
@@ -16,7 +21,7 @@ def season_group() -> None:
 
 
 @season_group.command("open")
-@click.option("--year", type=int, required=True, help="招生年度，例如 2025。")
+@click.option("--year", type=SEASON_YEARS, required=True, help="招生年度，例如 2025。")
 @county_option()
 @click.option(
     "--stage",
@@ -70,7 +75,7 @@ def open_command(
 
 
 @season_group.command("close")
-@click.option("--year", type=int, required=True, help="招生年度。")
+@click.option("--year", type=SEASON_YEARS, required=True, help="招生年度。")
 @county_option()
 @click.option(
     "--stage",
