@@ -169,7 +169,16 @@ def test_show_by_id_number_with_history(db_url: str) -> None:
     assert code == 0, output
     assert row["student_name"] in output
     assert row["guardian_id_number"] not in output
-    assert "application.create" in output
+    assert "新建申请" in output
+    assert "application.create" not in output
+
+
+def test_show_json_keeps_action_code(db_url: str) -> None:
+    code, output = run(db_url, "applicants", "show", "2", "--json")
+    assert code == 0, output
+    event = json.loads(output)["events"][0]
+    assert event["action"] == "application.create"
+    assert event["action_label"] == "新建申请"
 
 
 def test_show_unmask_is_audited(db_url: str, engine: Engine) -> None:
@@ -232,3 +241,24 @@ def test_not_found_key_masked(db_url: str) -> None:
     _, output = run(db_url, "applicants", "search", "13899990000")
     assert "13899990000" not in output
     assert "138****0000" in output
+
+
+def test_show_other_applications_status_label(db_url: str, engine: Engine) -> None:
+    with session_scope(engine) as session:
+        first = session.get(Application, 1)
+        assert first is not None
+        first.status = Status.WITHDRAWN
+        session.add(first)
+        session.flush()
+        again = Application.model_validate(first.model_dump(exclude={"id"}))
+        again.status = Status.SUBMITTED
+        session.add(again)
+        session.flush()
+        again_id = again.id
+
+    code, output = run(db_url, "applicants", "show", str(again_id))
+
+    assert code == 0, output
+    others = output.split("该学生的其他申请：")[1]
+    assert "已撤回" in others
+    assert "withdrawn" not in others

@@ -142,6 +142,7 @@ def show_command(app: AppContext, key: str, unmask: bool, as_json: bool) -> None
 
     from console.db import session_scope
     from console.intake.headers import FIELD_LABELS
+    from console.models import STATUS_LABELS
     from console.services.applicants import (
         application_history,
         county_names,
@@ -151,6 +152,7 @@ def show_command(app: AppContext, key: str, unmask: bool, as_json: bool) -> None
         record_unmask,
         school_names,
     )
+    from console.services.audit import action_label
 
     with session_scope(app.engine) as session:
         application = get_application(session, key)
@@ -166,11 +168,14 @@ def show_command(app: AppContext, key: str, unmask: bool, as_json: bool) -> None
             "at": local_time(e.at),
             "actor": e.actor,
             "action": e.action,
+            "action_label": action_label(e.action),
             "detail": e.detail,
         }
         for e in history["events"]
     ]
-    others = [{"id": o.id, "status": o.status, "submitted_at": local_time(o.submitted_at)}
+    others = [{"id": o.id, "status": o.status,
+               "status_label": STATUS_LABELS.get(o.status, o.status),
+               "submitted_at": local_time(o.submitted_at)}
               for o in history["others"]]  # fmt: skip
     if as_json:
         echo_json(
@@ -200,11 +205,11 @@ def show_command(app: AppContext, key: str, unmask: bool, as_json: bool) -> None
     click.echo(tabulate(rows, tablefmt="plain"))
     if events:
         click.echo("\n处理记录：")
-        click.echo(tabulate([[e["at"], e["actor"], e["action"]] for e in events],
+        click.echo(tabulate([[e["at"], e["actor"], e["action_label"]] for e in events],
                             headers=["时间", "操作员", "操作"], tablefmt="simple"))  # fmt: skip
     if others:
         click.echo("\n该学生的其他申请：")
-        click.echo(tabulate([[o["id"], o["status"], o["submitted_at"]] for o in others],
+        click.echo(tabulate([[o["id"], o["status_label"], o["submitted_at"]] for o in others],
                             headers=["申请号", "状态", "申报时间"], tablefmt="simple"))  # fmt: skip
 
 

@@ -8,6 +8,31 @@ from sqlmodel import Session
 
 from console.models import AuditEvent
 
+# Staff-facing names of the audit actions that concern applications, windows and runs.
+ACTION_LABELS = {
+    "application.create": "新建申请",
+    "application.resubmit": "重新提交申请",
+    "application.update": "更新申请",
+    "applicant.unmask": "查看完整号码",
+    "lookup": "政务数据查询",
+    "classify": "资格核验与分批",
+    "window.open": "打开报名窗口",
+    "window.close": "关闭报名窗口",
+    "window.override": "窗口外补录",
+    "window.override.result": "窗口外补录结果",
+    "allocation.seed": "生成摇号种子",
+    "allocation.commit": "保存分配",
+    "allocation.duplicate": "重复申请，未参加分配",
+    "allocation.approve": "审定分配",
+    "allocation.reopen": "撤销审定",
+    "export.allocation": "导出分配结果",
+}
+
+
+def action_label(action: str) -> str:
+    """Return the Chinese name of an audit action, or the action itself when unknown."""
+    return ACTION_LABELS.get(action, action)
+
 
 def record(
     session: Session,
