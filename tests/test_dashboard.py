@@ -277,3 +277,20 @@ def test_bindings_have_ids() -> None:
     ids = {binding.id for binding in DashboardScreen.BINDINGS}  # type: ignore[union-attr]
 
     assert ids == {"dashboard.refresh", "dashboard.quit"}
+
+
+async def test_lower_panels_reachable_on_small_terminal(db_path: Path) -> None:
+    app = make_app(db_path)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        notices = table(app, "#notice-table")
+
+        notices.focus()
+        await pilot.pause()
+        await pilot.pause()
+
+        screen_region = app.screen.region
+        assert notices.region.height > 0
+        assert screen_region.contains_region(notices.region)
+        figures = app.screen.query_one("#figures")
+        assert figures.region.contains_region(notices.region)
