@@ -7,7 +7,8 @@ import logging
 import sys
 
 import click
-from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy import make_url
+from sqlalchemy.exc import ArgumentError, DBAPIError, OperationalError
 
 from console.context import AppContext
 from console.errors import AdmissionsError
@@ -47,10 +48,10 @@ class AdmissionsGroup(click.Group):
         except AdmissionsError as exc:
             raise click.ClickException(f"{exc.title}：{exc.message}") from exc
         except OperationalError as exc:
-            raise click.ClickException(database_message(exc)) from exc
+            raise click.ClickException(database_message(exc, _database(ctx))) from exc
         except DBAPIError as exc:
             log.info("database error: %s", type(exc.orig).__name__)
-            raise click.ClickException(database_message(exc)) from exc
+            raise click.ClickException(database_message(exc, _database(ctx))) from exc
         except BrokenPipeError:
             # The reader of the output went away (`| head`): nothing is left to tell.
             sys.stderr.close()
@@ -69,10 +70,26 @@ class AdmissionsGroup(click.Group):
             raise click.exceptions.Exit(130) from None
 
 
-def database_message(exc: DBAPIError) -> str:
+def _database(ctx: click.Context) -> str:
+    """Return the database URL of this invocation with any password hidden."""
+    if not isinstance(ctx.obj, AppContext):
+        return ""
+    try:
+        return make_url(ctx.obj.resolved_url).render_as_string(hide_password=True)
+    except ArgumentError:
+        return ctx.obj.resolved_url
+
+
+def database_message(exc: DBAPIError, database: str = "") -> str:
     """Describe a database failure in one Chinese line, naming the usual fix."""
     detail = str(exc.orig).strip().splitlines()[0] if exc.orig is not None else ""
     lowered = detail.lower()
+    if "file is not a database" in lowered:
+        return (
+            f"{database or '该文件'} 不是招生控制台的 SQLite 数据库，或文件已损坏。"
+            "请检查 --db 或 ADMISSIONS_DB 是否指向正确的数据库文件；"
+            "新建数据库请换一个文件名并运行 admissions init。"
+        )
     if "database is locked" in lowered or "database is busy" in lowered:
         return "数据库正忙：其他终端正在写入，等待超时。请稍后重试。"
     if "unable to open database file" in lowered:

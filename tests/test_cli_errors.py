@@ -140,3 +140,16 @@ def test_rehearse_year_out_of_range_rejected(tmp_path: Path) -> None:
     assert code == 2, output
     assert "招生年度 99999 无效" in output
     assert not list(tmp_path.iterdir())
+
+
+def test_file_not_database_names_path(tmp_path: Path) -> None:
+    path = tmp_path / "notes.db"
+    path.write_text("这不是数据库\n" * 100, encoding="utf-8")
+
+    code, output = run("--db", str(path), "stats")
+
+    assert code == 1
+    assert "notes.db" in output
+    assert "不是招生控制台的 SQLite 数据库" in output
+    assert "file is not a database" not in output
+    assert len(output.strip().splitlines()) == 1

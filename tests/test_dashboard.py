@@ -294,3 +294,17 @@ async def test_lower_panels_reachable_on_small_terminal(db_path: Path) -> None:
         assert screen_region.contains_region(notices.region)
         figures = app.screen.query_one("#figures")
         assert figures.region.contains_region(notices.region)
+
+
+async def test_file_not_database_dialog(tmp_path: Path) -> None:
+    path = tmp_path / "notes.db"
+    path.write_text("这不是数据库\n" * 100, encoding="utf-8")
+
+    app = make_app(path)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+
+        assert isinstance(app.screen, ErrorScreen)
+        assert "notes.db" in app.screen.error_message
+        assert "不是招生控制台的 SQLite 数据库" in app.screen.error_message
+        assert "file is not a database" not in app.screen.error_message

@@ -162,7 +162,10 @@ class DashboardScreen(Screen[None]):
         except SQLAlchemyError as error:
             # Only the class is logged: SQLAlchemy messages may carry row values.
             logger.warning("dashboard read failed: %s", type(error).__name__)
-            message = self.StatsFailed("数据库读取失败", _database_hint(error))
+            database = self.engine.url.render_as_string(hide_password=True)
+            message = self.StatsFailed(
+                "数据库读取失败", _database_hint(error, database)
+            )
         if not worker.is_cancelled:
             self.post_message(message)
 
@@ -300,8 +303,13 @@ def _school_cells(stats: SeasonStats) -> list[list[Cell]]:
     return rows
 
 
-def _database_hint(error: SQLAlchemyError) -> str:
+def _database_hint(error: SQLAlchemyError, database: str) -> str:
     first_line = str(error).splitlines()[0] if str(error) else type(error).__name__
+    if "file is not a database" in first_line:
+        return (
+            f"{database} 不是招生控制台的 SQLite 数据库，或文件已损坏。"
+            "请退出后用 --db 或环境变量 ADMISSIONS_DB 指向正确的数据库文件。"
+        )
     return (
         f"无法读取数据库：{first_line}。"
         "请检查 --db 参数或环境变量 ADMISSIONS_DB 指向的数据库是否可用，然后按 r 重试。"
