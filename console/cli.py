@@ -10,10 +10,14 @@ import click
 from sqlalchemy import make_url
 from sqlalchemy.exc import ArgumentError, DBAPIError, OperationalError
 
+from console import clicktext
 from console.context import AppContext
 from console.errors import AdmissionsError
 
 log = logging.getLogger(__name__)
+
+# Click's own messages (usage errors, help headings) in Chinese like the rest.
+clicktext.install()
 
 # (module under console.commands, attribute) for every sub-command; imported at start-up
 # so that `admissions --help` lists them all, while heavy imports stay inside each command.
