@@ -31,7 +31,7 @@ STAGE_CHOICE = click.Choice(["primary", "junior"])
 @click.option(
     "--seed-source",
     default=None,
-    help="摇号种子的公开来源值（例如事先公布的公证摇号数字）；默认取 年度-区县-学段。",
+    help="摇号种子的公开来源值（例如事先公布的公证摇号数字）；默认取“年度-区县-学段”。",
 )
 @json_option()
 @pass_app
@@ -52,6 +52,8 @@ def allocate_group(
     示例：admissions allocate --county 白银区 --season 2025 --dry-run
 
     --dry-run 只显示每所学校的学位、各批次录取、溢出和调剂人数；--commit 保存结果。
+
+    \b
     子命令：approve 审定锁定，reopen 重新开放，explain 查看单个儿童的录取说明，
     diff 比较两次分配，verify 复核摇号与分配结果。
     """

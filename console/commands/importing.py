@@ -15,6 +15,7 @@ from console.commands.options import (
     season_option,
 )
 from console.context import AppContext
+from console.intake import DEFAULT_CHUNK_SIZE
 
 
 @click.command("import")
@@ -36,7 +37,7 @@ from console.context import AppContext
 @click.option("--strict", is_flag=True, help="有任何一行有误时以退出码 1 结束。")
 @click.option("--check", "dry_run", is_flag=True,
               help="只检查文件并报告问题，不保存任何数据。")  # fmt: skip
-@click.option("--chunk-size", type=click.IntRange(1, 100_000), default=1000,
+@click.option("--chunk-size", type=click.IntRange(1, 100_000), default=DEFAULT_CHUNK_SIZE,
               show_default=True, help="每个事务保存的行数。")  # fmt: skip
 @json_option()
 @pass_app
@@ -58,8 +59,10 @@ def import_command(
 ) -> None:
     """导入省平台导出的报名文件（CSV：UTF-8/带BOM/GBK/GB18030；或 XLSX）。
 
-    表头可以是申请表的中文栏目名或英文字段名。好的行全部保存，有误的行逐条
-    列出行号、栏目、值和改正方法；重复导入同一文件不会产生重复申请。
+    \b
+    表头可以是申请表的中文栏目名或英文字段名。
+    好的行全部保存，有误的行逐条列出行号、栏目、值和改正方法；
+    重复导入同一文件不会产生重复申请。
 
     示例：admissions import 报名.csv --county 白银区 --errors 错误行.csv
     """

@@ -27,6 +27,7 @@ from sqlmodel import Session
 
 from console.db import session_scope
 from console.errors import AdmissionsError
+from console.intake import DEFAULT_CHUNK_SIZE
 from console.intake.errorfile import write_error_file
 from console.intake.headers import FIELD_LABELS, SUBMISSION_ID
 from console.intake.normalize import clean_row, clean_text
@@ -61,10 +62,6 @@ logger = logging.getLogger(__name__)
 _APPLICATIONS: SATable = Application.__table__  # type: ignore[attr-defined]
 _AUDIT_EVENTS: SATable = AuditEvent.__table__  # type: ignore[attr-defined]
 
-# Rows per transaction. Larger chunks write each index page fewer times, so 5,000
-# rows per chunk stored faster than 1,000 in every run (BENCHMARKS.md). A crash
-# loses at most one chunk, which the next run of the same file stores.
-DEFAULT_CHUNK_SIZE = 5000
 # The `source` of applications pulled from the platform's feed.
 FEED_SOURCE = "feed"
 # Maximum characters of a value shown in a row error; longer values are cut short.
