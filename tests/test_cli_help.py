@@ -1,4 +1,4 @@
-"""Every command and sub-command registered on the `admissions` group has help."""
+"""Help pages, usage errors and progress lines of the `admissions` commands."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ from click.testing import CliRunner
 import console.commands
 from console import clicktext
 from console.cli import COMMANDS, cli
+from console.commands.options import progress_printer
 
 
 def command_paths(
@@ -137,3 +138,14 @@ def test_usage_errors_are_chinese(args: list[str], expected: str) -> None:
     assert expected in result.output
     for english in ("Error:", "Usage:", "Try '", "Missing", "No such", "Invalid"):
         assert english not in result.output
+
+
+def test_progress_printer_prints_first_and_last(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    report = progress_printer("已查询申请", every_seconds=3600)
+    for done in (200, 400, 600):
+        report(done, 600)
+
+    lines = capsys.readouterr().err.splitlines()
+    assert lines == ["已查询申请 200/600（33%）", "已查询申请 600/600（100%）"]

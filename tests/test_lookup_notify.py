@@ -11,9 +11,11 @@ from pathlib import Path
 
 import httpx
 import pytest
+from click.testing import CliRunner
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, func, select
 
+from console.cli import cli
 from console.db import create_schema, make_engine
 from console.models import Application, Lookup, Notice, Status
 from console.services.govclient import RetryPolicy
@@ -406,3 +408,17 @@ def test_interrupted_notify_keeps_sent_and_releases_rest(season, services) -> No
     )
     assert report.states["delivered"] == created
     assert httpx.get(f"{services.url}/stats", timeout=5).json()["messages"] == created
+
+
+def test_lookup_command_prints_progress_and_summary(season, services) -> None:  # type: ignore[no-untyped-def]
+    engine, _, _ = season
+    result = CliRunner().invoke(cli, [
+        "--db", str(engine.url), "lookup", "--county", "白银区",
+        "--services", services.url,
+    ])  # fmt: skip
+
+    assert result.exit_code == 0, result.output
+    # One chunk of 60 applications: the first call is also the last.
+    assert "已查询申请 60/60（100%）" in result.stderr
+    assert "查询完成：申请 60 份" in result.stdout
+    assert _statuses(engine)[Status.VERIFIED] == 60

@@ -4,7 +4,12 @@ from __future__ import annotations
 
 import click
 
-from console.commands.options import county_option, pass_app, season_option
+from console.commands.options import (
+    county_option,
+    pass_app,
+    progress_printer,
+    season_option,
+)
 from console.context import AppContext
 
 SERVICES_HELP = (
@@ -64,6 +69,7 @@ def lookup_command(
         actor=app.operator,
         stage=stage,
         concurrency=concurrency,
+        progress=progress_printer("已查询申请"),
     )
     click.echo(
         f"查询完成：申请 {report.applications} 份，调用接口 {report.total_calls} 次，"

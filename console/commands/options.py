@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Callable
 from typing import Any, TypeVar
 
@@ -114,3 +115,29 @@ def simulation_rate_options(function: F) -> F:
         show_default=True,
         help="政务数据与申请故意不一致的家庭比例（0-1）。",
     )(function)
+
+
+def progress_printer(
+    label: str, *, every_seconds: float = 10.0
+) -> Callable[[int, int], None]:
+    """Return a progress callback that prints `label` with done/total to stderr.
+
+    It prints on the first call, at the end, and otherwise at most once every
+    `every_seconds`, so that a long run shows it is alive without flooding a log.
+    """
+    last_printed: float | None = None
+
+    def report(done: int, total: int) -> None:
+        nonlocal last_printed
+        now = time.monotonic()
+        if (
+            done < total
+            and last_printed is not None
+            and now - last_printed < every_seconds
+        ):
+            return
+        last_printed = now
+        percent = done * 100 // total if total else 100
+        click.echo(f"{label} {done}/{total}（{percent}%）", err=True)
+
+    return report
