@@ -66,8 +66,9 @@ def make_engine(url: str | None = None, *, must_exist: bool = False) -> Engine:
             path = parsed.database
             if must_exist and path and path != ":memory:" and not Path(path).exists():
                 raise NotFoundError(
-                    f"数据库文件 {path} 不存在。请检查 --db 或 ADMISSIONS_DB 的路径；"
-                    "新建数据库请先运行 admissions init。"
+                    f"{path}。请检查 --db 或 ADMISSIONS_DB 的路径；"
+                    "新建数据库请先运行 admissions init。",
+                    title="数据库文件不存在",
                 )
             engine = create_engine(
                 parsed, connect_args={"timeout": 30}, hide_parameters=True

@@ -10,7 +10,7 @@ from console.context import AppContext
 
 @click.command("pull")
 @click.option("--feed", "feed_url", required=True, envvar="ADMISSIONS_FEED_URL",
-              help="省平台报名数据推送地址，例如 http://127.0.0.1:8700（环境变量 ADMISSIONS_FEED_URL）。")  # fmt: skip
+              help="省平台报名数据推送地址，例如 http://127.0.0.1:8701（环境变量 ADMISSIONS_FEED_URL）。")  # fmt: skip
 @season_option()
 @click.option("--stage", type=click.Choice(["primary", "junior"]), default="primary",
               show_default=True, help="学段：primary 小学一年级，junior 初中七年级。")  # fmt: skip
@@ -34,7 +34,7 @@ def pull_command(
 ) -> None:
     """从省平台报名数据推送接口增量拉取申请，从上次中断处继续，不会重复保存。
 
-    示例：admissions pull --feed http://127.0.0.1:8700
+    示例：admissions pull --feed http://127.0.0.1:8701
     """
     from tabulate import tabulate
 

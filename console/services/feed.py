@@ -72,7 +72,7 @@ def feed_endpoint(url: str) -> str:
     if parts.scheme not in ("http", "https") or not parts.netloc:
         raise AdmissionsError(
             f"推送地址 {url} 无效，应以 http:// 或 https:// 开头，"
-            "例如 http://127.0.0.1:8700"
+            "例如 http://127.0.0.1:8701"
         )
     path = parts.path.rstrip("/")
     if not path.endswith(FEED_PATH):
@@ -186,7 +186,7 @@ def _fetch_page(
         sleep(wait)
     raise ServiceUnavailableError(
         f"推送接口 {endpoint} 连续 {MAX_ATTEMPTS} 次失败（最后一次：{problem}）。"
-        "已读取的页已保存，稍后重新运行 admissions pull 会从中断处继续"
+        "已读取的页已保存，稍后重新运行 admissions pull 会从中断处继续。"
     )
 
 

@@ -21,7 +21,7 @@ def get_season(session: Session, year: int | None = None) -> Season:
         query = query.order_by(col(Season.year).desc())
     season = session.exec(query).first()
     if season is None:
-        hint = f"{year} 年度" if year else "任何招生年度"
+        hint = f"{year}年度" if year else "任何招生年度"
         raise NotFoundError(
             f"数据库中没有{hint}。请先运行 admissions season open --year 年度 --county 区县。"
         )

@@ -337,7 +337,7 @@ def _find_season(session: Session, year: int | None) -> Season:
         query = query.where(Season.year == year)
     season = session.exec(query.order_by(col(Season.year).desc())).first()
     if season is None:
-        year_text = f"{year} 年度的" if year is not None else "任何"
+        year_text = f"{year}年度的" if year is not None else "任何"
         raise NotFoundError(
             f"数据库中没有{year_text}招生年度。请先运行 admissions season open "
             "--year 年度 --county 区县 打开报名窗口，"
