@@ -6,9 +6,8 @@ import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from alembic import command
-from alembic.config import Config as AlembicConfig
 from sqlalchemy import event, make_url
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import ArgumentError, NoSuchModuleError
@@ -16,6 +15,10 @@ from sqlmodel import Session, SQLModel, create_engine
 
 from console import models  # noqa: F401  (registers the tables)
 from console.errors import AdmissionsError, NotFoundError
+
+if TYPE_CHECKING:
+    # Alembic is imported where a schema is created, not at every command's start.
+    from alembic.config import Config as AlembicConfig
 
 DEFAULT_DB = "sqlite:///admissions.db"
 ENV_DB = "ADMISSIONS_DB"
@@ -90,6 +93,8 @@ MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
 
 def alembic_config(engine: Engine) -> AlembicConfig:
     """Return an Alembic configuration for the console's migrations on `engine`."""
+    from alembic.config import Config as AlembicConfig
+
     config = AlembicConfig()
     config.set_main_option("script_location", str(MIGRATIONS_DIR))
     config.set_main_option(
@@ -102,6 +107,8 @@ def alembic_config(engine: Engine) -> AlembicConfig:
 
 def create_schema(engine: Engine) -> None:
     """Bring the database schema to the latest migration (a new database gets every table)."""
+    from alembic import command
+
     config = alembic_config(engine)
     with engine.begin() as connection:
         config.attributes["connection"] = connection

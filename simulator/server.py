@@ -26,7 +26,7 @@ from typing import Any, TypeVar
 import click
 import httpx
 
-from simulator.app import GROUPS, Faults, ServiceConfig, create_app
+from simulator.config import GROUPS, Faults, ServiceConfig
 
 logger = logging.getLogger(__name__)
 
@@ -207,6 +207,8 @@ def serve(
     With `parent_pid` the server stops soon after that process has exited.
     """
     import uvicorn
+
+    from simulator.app import create_app
 
     if host not in LOOPBACK_HOSTS:
         raise ValueError(f"the simulator listens on loopback only, not {host}")
