@@ -60,6 +60,9 @@ class DashboardScreen(Screen[None]):
     """
 
     CSS_PATH = "dashboard.tcss"
+    # Under 100 columns the selectors narrow, so that the time of the figures fits
+    # on the same line of an 80-column terminal.
+    HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (100, "-wide")]
     BINDINGS = [
         Binding("r", "refresh_stats", "刷新", id="dashboard.refresh"),
         Binding("q", "app.quit", "退出", id="dashboard.quit"),
