@@ -296,6 +296,19 @@ async def test_lower_panels_reachable_on_small_terminal(db_path: Path) -> None:
         assert figures.region.contains_region(notices.region)
 
 
+async def test_figures_time_fits_80_columns(db_path: Path) -> None:
+    app = make_app(db_path)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        updated = app.screen.query_one("#updated")
+        selects = app.screen.query_one("#filters")
+
+        # "统计时间 03:05:08" takes 17 cells: on the selectors' line, not wrapped.
+        assert updated.region.width >= 17
+        assert updated.region.y == selects.region.y
+        assert updated.region.right <= 80
+
+
 async def test_file_not_database_dialog(tmp_path: Path) -> None:
     path = tmp_path / "notes.db"
     path.write_text("这不是数据库\n" * 100, encoding="utf-8")
