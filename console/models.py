@@ -297,6 +297,9 @@ class FeedCursor(SQLModel, table=True):
 class AuditEvent(SQLModel, table=True):
     """Append-only record of every change and every lookup."""
 
+    # The history of one application (applicants show) is read by entity and id.
+    __table_args__ = (Index("ix_auditevent_entity", "entity", "entity_id"),)
+
     id: int | None = Field(default=None, primary_key=True)
     at: datetime = Field(default_factory=utcnow, index=True)
     actor: str
