@@ -726,6 +726,30 @@ def test_concurrent_import_of_same_child(
     assert count_applications(first_engine) == 10
 
 
+def test_conflict_without_concurrent_import_raised(
+    engine: Engine, window: Window
+) -> None:
+    """An IntegrityError that a reload of the season does not explain is not retried."""
+    from sqlalchemy.exc import IntegrityError
+
+    statements: list[str] = []
+
+    def count_inserts(conn, cursor, statement, *args) -> None:  # type: ignore[no-untyped-def]
+        if statement.startswith("INSERT INTO application"):
+            statements.append(statement)
+
+    missing_season = Window(**{**window.model_dump(), "season_id": 999})
+    event.listen(engine, "before_cursor_execute", count_inserts)
+    try:
+        with pytest.raises(IntegrityError):
+            import_rows(engine, [make_row(1)], window=missing_season,
+                        source="import", actor="t")  # fmt: skip
+    finally:
+        event.remove(engine, "before_cursor_execute", count_inserts)
+    assert len(statements) == 1  # the reload found nothing new, so no retry
+    assert count_applications(engine) == 0
+
+
 def test_damaged_values_repaired_end_to_end(
     tmp_path: Path, db_url: str, engine: Engine
 ) -> None:

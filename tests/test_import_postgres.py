@@ -9,7 +9,7 @@ import uuid
 from collections.abc import Iterator
 
 import pytest
-from sqlalchemy import func, select, text
+from sqlalchemy import event, func, select, text
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError, OperationalError
 
@@ -88,3 +88,36 @@ def test_postgres_one_live_application_per_child(
         duplicate = Application(**stored.model_dump(exclude={"id"}))
     with pytest.raises(IntegrityError), session_scope(engine) as session:
         session.add(duplicate)
+
+
+@pytest.mark.postgres
+def test_postgres_chunk_conflicting_twice_retried(
+    engine: Engine, window: Window
+) -> None:
+    """Another import storing children of this chunk before each attempt costs no row."""
+    url = engine.url.render_as_string(hide_password=False)
+    other = make_engine(url)
+    rows = [make_row(i) for i in range(10)]
+    competing = iter([rows[3], rows[6], rows[8]])
+    attempts = 0
+
+    def store_one_child_first(conn, cursor, statement, *args) -> None:  # type: ignore[no-untyped-def]
+        # Each attempt to insert the chunk finds one more of its children stored
+        # and committed by the other import.
+        nonlocal attempts
+        if statement.startswith("INSERT INTO application"):
+            attempts += 1
+            row = next(competing, None)
+            if row is not None:
+                import_rows(other, [row], window=window, source="import", actor="other")
+
+    event.listen(engine, "before_cursor_execute", store_one_child_first)
+    try:
+        report = import_rows(engine, rows, window=window, source="import", actor="t")
+    finally:
+        event.remove(engine, "before_cursor_execute", store_one_child_first)
+        other.dispose()
+
+    assert attempts == 4
+    assert (report.stored, report.unchanged, report.rejected) == (7, 3, 0)
+    assert count(engine) == 10

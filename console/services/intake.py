@@ -255,7 +255,7 @@ def import_rows(
         chunk = list(islice(numbered, chunk_size))
         if not chunk:
             break
-        for attempt in (1, 2):
+        while True:
             part = ImportReport(import_id=report.import_id)
             pending = _Pending()
             for row_number, row in chunk:
@@ -273,21 +273,28 @@ def import_rows(
                              actor=actor, report=part, live=live)  # fmt: skip
             except IntegrityError:
                 # Another import stored one of these children after this one loaded
-                # the season: reload what is stored and sort the chunk again, once.
-                if attempt == 2 or isinstance(bind, Session):
+                # the season: reload what is stored and sort the chunk again. A
+                # concurrent import can commit a child of this chunk before each
+                # attempt, so the chunk is retried as long as the reload finds the
+                # stored applications changed. A conflict that a reload does not
+                # explain is not a race and is raised.
+                if isinstance(bind, Session):
                     raise
-                logger.warning(
-                    "import %s: chunk from row %d conflicted with a concurrent "
-                    "import; retrying it", report.import_id, chunk[0][0],
-                )  # fmt: skip
                 for student_id in pending.new_students:
                     del seen_rows[student_id]
                 for reference in pending.new_refs:
                     refs.pop(reference, None)
                 refs_before = dict(refs)
+                known = _live_ids(live)
                 with _session_for(bind) as session:
                     live, history, refs = _load_existing(session, window.season_id)
                 refs.update(refs_before)
+                if _live_ids(live) == known:
+                    raise
+                logger.warning(
+                    "import %s: chunk from row %d conflicted with a concurrent "
+                    "import; retrying it", report.import_id, chunk[0][0],
+                )  # fmt: skip
                 continue
             report.merge(part)
             break
@@ -307,6 +314,10 @@ def import_rows(
         report.rejected,
     )  # fmt: skip
     return report
+
+
+def _live_ids(live: Mapping[str, _Existing]) -> dict[str, int]:
+    return {student: existing.id for student, existing in live.items()}
 
 
 def _triage(
