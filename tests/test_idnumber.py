@@ -84,6 +84,16 @@ def test_malformed_numbers_rejected(value: str, fragment: str) -> None:
     assert fragment in caught.value.reason
 
 
+def test_digits_of_other_scripts_rejected() -> None:
+    """NFKC leaves Arabic-Indic digits as they are, and they are not 0-9."""
+    arabic_indic = str.maketrans("0123456789", "٠١٢٣٤٥٦٧٨٩")
+    assert make_id_number("620402", date(2018, 10, 1), 0) == "62040220181001000X"
+    value = "62040220181001000".translate(arabic_indic) + "X"
+    with pytest.raises(InvalidIdNumber) as caught:
+        parse_id_number(value)
+    assert "前17位应为数字" in caught.value.reason
+
+
 def test_unknown_division_rejected_against_known_set() -> None:
     number = make_id_number("620499", date(2018, 1, 1), 11)
     with pytest.raises(InvalidIdNumber) as caught:

@@ -23,7 +23,15 @@ def test_mobile_variants_normalize(raw: str) -> None:
 
 
 @pytest.mark.parametrize(
-    "raw", ["", "12812345678", "1381234567", "138123456789", "0943-8222115"]
+    "raw",
+    [
+        "",
+        "12812345678",
+        "1381234567",
+        "138123456789",
+        "0943-8222115",
+        "13٨12345678",  # an Arabic-Indic eight, which NFKC keeps
+    ],
 )
 def test_invalid_mobiles_rejected(raw: str) -> None:
     with pytest.raises(InvalidMobile):

@@ -13,7 +13,10 @@ from datetime import date
 
 WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
 CHECK_CHARACTERS = "10X98765432"
-_SHAPE = re.compile(r"^\d{17}[\dX]$")
+# Only ASCII digits match, because \d in a str pattern also matches the digits of
+# other scripts. NFKC does not fold those, so such a number would be stored beside
+# the ASCII one as a second child.
+_SHAPE = re.compile(r"^[0-9]{17}[0-9X]$")
 
 
 class InvalidIdNumber(ValueError):

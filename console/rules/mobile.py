@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import re
 
-_MOBILE = re.compile(r"^1[3-9]\d{9}$")
+# ASCII digits only, because \d also matches the digits of other scripts.
+_MOBILE = re.compile(r"^1[3-9][0-9]{9}$")
 _SEPARATORS = re.compile(r"[\s\-\u2010-\u2015\u3000()（）]")
 
 
