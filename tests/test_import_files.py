@@ -642,6 +642,32 @@ def test_each_created_application_has_its_own_audit_event(
         assert students[by_row[number]] == row["student_id_number"]
 
 
+def test_import_command_default_chunk_size(tmp_path: Path, db_url: str) -> None:
+    """`admissions import` without --chunk-size stores DEFAULT_CHUNK_SIZE rows per chunk."""
+    from sqlalchemy.engine import Engine as EngineClass
+
+    from console.services.intake import DEFAULT_CHUNK_SIZE
+
+    path = write_csv(tmp_path / "big.csv",
+                     [make_row(i) for i in range(DEFAULT_CHUNK_SIZE + 1)])  # fmt: skip
+    chunk_sizes: list[int] = []
+
+    def record_chunk(conn, cursor, statement, parameters, context, executemany) -> None:  # type: ignore[no-untyped-def]
+        if statement.startswith("INSERT INTO application"):
+            chunk_sizes.append(len(parameters) if executemany else 1)
+
+    # The command builds its own engine, so the listener goes on every engine.
+    event.listen(EngineClass, "before_cursor_execute", record_chunk)
+    try:
+        code, output = run(db_url, "import", str(path))
+    finally:
+        event.remove(EngineClass, "before_cursor_execute", record_chunk)
+    assert code == 0, output
+    assert chunk_sizes == [DEFAULT_CHUNK_SIZE, 1]
+    code, output = run(db_url, "import", "--help")
+    assert f"默认 {DEFAULT_CHUNK_SIZE}" in output
+
+
 def test_crash_mid_import_then_rerun(engine: Engine, window: Window) -> None:
     rows = [make_row(i) for i in range(250)]
     audit_inserts = 0
