@@ -137,10 +137,16 @@ def cli(
 ) -> None:
     """义务教育招生业务控制台。不带子命令时打开招生总览界面。"""
     # Staff read the one-line Chinese results; the English run log shows only with -v.
+    # The handler gets the level too, because a library that sets its own logger's
+    # level (psycopg sets WARNING) passes records to the root handlers past the root
+    # logger's level.
+    level = logging.INFO if verbose else logging.CRITICAL
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setLevel(level)
     logging.basicConfig(
-        level=logging.INFO if verbose else logging.CRITICAL,
-        stream=sys.stderr,
+        level=level,
         format="%(asctime)s %(name)s %(levelname)s %(message)s",
+        handlers=[handler],
     )
     app = AppContext(db_url=db_url)
     if operator:

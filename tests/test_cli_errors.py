@@ -153,3 +153,25 @@ def test_file_not_database_names_path(tmp_path: Path) -> None:
     assert "不是招生控制台的 SQLite 数据库" in output
     assert "file is not a database" not in output
     assert len(output.strip().splitlines()) == 1
+
+
+def test_library_warnings_shown_only_verbose(tmp_path: Path) -> None:
+    """psycopg sets its own logger to WARNING, but its warnings show only with -v."""
+    import subprocess
+    import sys
+
+    script = (
+        "import logging, sys, click\n"
+        "import psycopg  # imported as a PostgreSQL engine connects\n"
+        "from console.cli import cli\n"
+        "cli.add_command(click.Command('warn', callback=lambda: "
+        "logging.getLogger('psycopg').warning('pipeline aborted')))\n"
+        "cli(sys.argv[1:])\n"
+    )
+    for flags, shown in (([], False), (["-v"], True)):
+        result = subprocess.run(
+            [sys.executable, "-c", script, *flags, "warn"],
+            capture_output=True, text=True, cwd=tmp_path, check=False,
+        )  # fmt: skip
+        assert result.returncode == 0, result.stderr
+        assert ("pipeline aborted" in result.stderr) is shown, result.stderr
