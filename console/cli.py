@@ -151,6 +151,16 @@ def cli(
     app = AppContext(db_url=db_url)
     if operator:
         app.operator = operator
+    try:
+        app.operator.encode("utf-8")
+    except UnicodeEncodeError:
+        # Bytes that are not UTF-8 (a GBK terminal) arrive as surrogate escapes,
+        # which no database stores, so the first audit event would fail.
+        raise click.UsageError(
+            "--operator 或 ADMISSIONS_OPERATOR 给出的操作员账号不是 UTF-8 文本，"
+            "可能是终端使用了 GBK 等其他编码。请把终端编码设为 UTF-8 后重新输入账号。",
+            ctx,
+        ) from None
     ctx.obj = app
     if ctx.invoked_subcommand is None:
         from console.screens.app import run_dashboard

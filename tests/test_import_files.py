@@ -810,3 +810,20 @@ def test_damaged_values_repaired_end_to_end(
     assert stored.permit_issued_on == date(2023, 3, 15)
     assert stored.permit_expires_on == date(2026, 3, 14)
     assert stored.submitted_at.strftime("%Y-%m-%d %H:%M:%S") == "2025-07-01 00:05:09"
+
+
+def test_undecodable_operator_rejected(
+    tmp_path: Path, db_url: str, engine: Engine
+) -> None:
+    """An operator name typed in a GBK terminal reaches Python as surrogate escapes."""
+    path = write_csv(tmp_path / "a.csv", [make_row(1)])
+    operator = b"\xcd\xf5\xc0\xcf\xca\xa6".decode("utf-8", "surrogateescape")
+
+    result = CliRunner().invoke(
+        cli, ["--db", db_url, "--operator", operator, "import", str(path)]
+    )
+
+    assert result.exit_code == 2, result.output
+    assert "--operator" in result.output
+    assert "UTF-8" in result.output
+    assert count_applications(engine) == 0
