@@ -175,3 +175,17 @@ def test_bulk_insert_constants_with_quotes_and_markers(engine: Engine) -> None:
         "x'; --",
         {"note": "'?%"},
     )
+
+
+def test_bulk_insert_constant_with_nul(engine: Engine) -> None:
+    """SQLite takes a NUL in a bound value but not in the statement text."""
+    actor = "tester\x00b"
+    with session_scope(engine) as session:
+        insert_many(session, AUDIT_EVENTS, [{"action": "a", "entity_id": "1"}],
+                    constants={"at": NOW, "actor": actor, "entity": "x"})  # fmt: skip
+
+    with session_scope(engine) as session:
+        stored = session.scalars(
+            select(AuditEvent.actor).order_by(AuditEvent.id.desc())  # type: ignore[union-attr]
+        ).first()
+    assert stored == actor

@@ -94,7 +94,8 @@ def _literal(value: Any, marker: str) -> str | None:
 
     Strings are quoted in the standard way. SQLite reads that quoting, and so
     does PostgreSQL with standard_conforming_strings, its default. Under the
-    "format" parameter style a literal percent sign is doubled.
+    "format" parameter style a literal percent sign is doubled. A string with a
+    NUL character stays bound, because sqlite3 rejects a statement that contains one.
     """
     if value is None:
         text = "NULL"
@@ -102,7 +103,7 @@ def _literal(value: Any, marker: str) -> str | None:
         return None  # databases spell booleans differently
     elif isinstance(value, int):
         text = str(value)
-    elif isinstance(value, str):
+    elif isinstance(value, str) and "\x00" not in value:
         text = "'" + value.replace("'", "''") + "'"
     else:
         return None
