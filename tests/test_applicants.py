@@ -157,6 +157,26 @@ def test_search_by_last_digits_and_name(db_url: str) -> None:
     assert [i["student_name"] for i in json.loads(by_name)["items"]] == [MINORITY]
 
 
+def test_search_beyond_limit_says_so(db_url: str) -> None:
+    """Eleven children are named 测试…号, and --limit 5 shows five of them."""
+    code, output = run(db_url, "applicants", "search", "测试", "--limit", "5")
+    assert code == 0, output
+    assert len(table_lines(output)) == 2 + 5 + 1  # header, rule, rows, summary
+    assert "只显示前 5 条" in output
+    assert "找到 5 条" not in output
+
+    code, output = run(db_url, "applicants", "search", "测试", "--limit", "5", "--json")
+    assert code == 0, output
+    data = json.loads(output)
+    assert len(data["items"]) == 5
+    assert data["more"] is True
+
+    code, output = run(
+        db_url, "applicants", "search", "测试", "--limit", "11", "--json"
+    )
+    assert json.loads(output)["more"] is False
+
+
 def test_search_nothing_found(db_url: str) -> None:
     code, output = run(db_url, "applicants", "search", "不存在的名字")
     assert code == 0

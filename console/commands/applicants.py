@@ -112,20 +112,32 @@ def search_command(
     )
 
     with session_scope(app.engine) as session:
-        found = search_applications(session, text, season_year=season_year, limit=limit)
+        # One row past the limit shows whether the list was cut. NOTE: the service
+        # caps a search at MAX_LIMIT rows, so at --limit 10000 a cut is not seen.
+        found = search_applications(
+            session, text, season_year=season_year, limit=limit + 1
+        )
+        more = len(found) > limit
+        found = found[:limit]
         if unmask and found:
             record_unmask(session, actor=app.operator,
                           application_ids=[a.id for a in found if a.id is not None])  # fmt: skip
         summaries = [summary_of(a, unmask=unmask) for a in found]
         names = school_names(session)
     if as_json:
-        echo_json({"items": summaries})
+        echo_json({"items": summaries, "more": more})
         return
     if not summaries:
         click.echo(f"没有找到与“{mask_numbers_in(text)}”匹配的申请。")
         return
     _echo_summaries(summaries, names)
-    click.echo(f"找到 {len(summaries)} 条。")
+    if more:
+        click.echo(
+            f"匹配的申请多于 {limit} 条，只显示前 {limit} 条。"
+            "请输入更多位数或完整姓名缩小范围，或加大 --limit。"
+        )
+    else:
+        click.echo(f"找到 {len(summaries)} 条。")
 
 
 @applicants_group.command("show")
