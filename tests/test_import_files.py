@@ -665,7 +665,7 @@ def test_import_command_default_chunk_size(tmp_path: Path, db_url: str) -> None:
     assert code == 0, output
     assert chunk_sizes == [DEFAULT_CHUNK_SIZE, 1]
     code, output = run(db_url, "import", "--help")
-    assert f"默认 {DEFAULT_CHUNK_SIZE}" in output
+    assert f"默认：{DEFAULT_CHUNK_SIZE}" in output
 
 
 def test_crash_mid_import_then_rerun(engine: Engine, window: Window) -> None:
