@@ -13,7 +13,7 @@ from textual.widgets import Select, Static
 
 from console.context import AppContext
 from console.db import session_scope
-from console.models import Application, School, Season
+from console.models import Application, School, Season, Window
 from console.policy import FIXTURES_DIR as FIXTURES
 from console.rules.idnumber import make_id_number
 from console.screens.app import AdmissionsApp
@@ -94,9 +94,18 @@ async def test_school_table_fill(db_path: Path) -> None:
 
         assert row[:2] == [SCHOOL_1, "白银区人民路小学"]
         assert row[3:] == ["180", "3", "2", "2", "178", "1.1%"]
+        # Across counties the table lists the schools of the counties and stages
+        # that have a window this season, and no others.
         with session_scope(app.context.engine) as session:
-            school_count = len(session.exec(select(School)).all())
-        assert schools.row_count == school_count
+            running = set(session.exec(select(Window.county_code, Window.stage)).all())
+            listed = [
+                school
+                for school in session.exec(select(School)).all()
+                if (school.county_code, school.stage) in running
+            ]
+            all_schools = len(session.exec(select(School)).all())
+        assert schools.row_count == len(listed)
+        assert schools.row_count < all_schools
 
 
 async def test_lookup_and_notice_tables(db_path: Path) -> None:

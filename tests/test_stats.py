@@ -107,6 +107,23 @@ def test_school_placements_use_current_run(engine: Engine) -> None:
     assert all(school.county_code == COUNTY for school in stats.schools)
 
 
+def test_all_counties_count_seats_of_running_counties(engine: Engine) -> None:
+    stats = county_stats(engine)
+    idle = county_stats(engine, county_code="620421")  # 靖远县: no window this season
+
+    assert {(s.county_code, s.stage) for s in stats.schools} == {
+        (COUNTY, "primary"),
+        (OTHER_COUNTY, "primary"),
+    }
+    assert {c.county_code for c in stats.counties} == {COUNTY, OTHER_COUNTY}
+    # A county asked for by name still lists its schools and seats.
+    assert idle.schools
+    for county in idle.counties:
+        assert county.seats == sum(
+            school.seats for school in idle.schools if school.stage == county.stage
+        )
+
+
 def test_county_summary_of_run(engine: Engine) -> None:
     stats = county_stats(engine, county_code=COUNTY, stage="primary")
 

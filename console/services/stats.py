@@ -16,7 +16,7 @@ from datetime import UTC, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import func, inspect, or_
+from sqlalchemy import func, inspect, or_, tuple_
 from sqlmodel import Session, col, select
 from tabulate import tabulate
 
@@ -33,6 +33,7 @@ from console.models import (
     Season,
     Stage,
     Status,
+    Window,
     utcnow,
 )
 
@@ -471,6 +472,13 @@ def _school_stats(
         query = query.where(School.county_code == scope.county_code)
     if scope.stage is not None:
         query = query.where(School.stage == scope.stage)
+    if scope.county_code is None:
+        # Across counties, only the counties and stages that run this season count:
+        # a county without a window has no applications to set against its seats.
+        windows = select(Window.county_code, Window.stage).where(
+            Window.season_id == scope.season_id
+        )
+        query = query.where(tuple_(School.county_code, School.stage).in_(windows))
     query = query.order_by(
         col(School.county_code), col(School.stage).desc(), col(School.code)
     )
