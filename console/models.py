@@ -47,6 +47,15 @@ STATUS_LABELS: dict[str, str] = {
     Status.DEFERRED: "缓学",
 }
 
+# Staff-facing names of AllocationRun.state. The stored values stay in English.
+RUN_STATE_LABELS: dict[str, str] = {
+    "running": "进行中",
+    "committed": "已保存待审定",
+    "approved": "已审定",
+    "reopened": "已重新开放",
+    "superseded": "已被替代",
+}
+
 # Statuses in which an application still counts as the child's one live application.
 LIVE_STATUSES = frozenset(set(Status) - {Status.WITHDRAWN, Status.REJECTED})
 FINAL_STATUSES = frozenset(

@@ -14,6 +14,7 @@ from sqlmodel import Session, col, select
 
 from console.errors import AdmissionsError, NotFoundError
 from console.models import (
+    RUN_STATE_LABELS,
     AllocationRun,
     Application,
     Placement,
@@ -55,15 +56,6 @@ PHASE_LABELS = {
     rules.PHASE_ZONE: "片区录取",
     rules.PHASE_ADJUST: "调剂录取",
     rules.PHASE_UNPLACED: "未安排",
-}
-
-# Staff-facing names of AllocationRun.state. The stored values stay in English.
-RUN_STATE_LABELS = {
-    "running": "进行中",
-    "committed": "已保存待审定",
-    "approved": "已审定",
-    "reopened": "已重新开放",
-    "superseded": "已被替代",
 }
 
 ProgressCallback = Callable[[int, int], None]

@@ -22,6 +22,7 @@ from tabulate import tabulate
 
 from console.errors import AdmissionsError, NotFoundError
 from console.models import (
+    RUN_STATE_LABELS,
     STATUS_LABELS,
     AllocationRun,
     Application,
@@ -70,13 +71,8 @@ NOTICE_STATE_LABELS = {
 # Division levels of a county-level unit (区县): Baiyin has districts and counties.
 COUNTY_LEVELS = ("district", "county")
 
-RUN_STATE_LABELS = {
-    "committed": "待审定",
-    "approved": "已审定锁定",
-    "reopened": "已重新开放",
-}
 # Runs whose placements are complete. A run is "running" while it is being stored.
-SETTLED_RUN_STATES = tuple(RUN_STATE_LABELS)
+SETTLED_RUN_STATES = ("committed", "approved", "reopened")
 
 # Applications that left the season: their placements no longer hold a seat.
 LEFT_STATUSES = (Status.WITHDRAWN, Status.REJECTED, Status.DEFERRED)
