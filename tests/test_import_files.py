@@ -392,6 +392,48 @@ def test_error_file_same_as_database_rejected(
     assert count_applications(engine) == 0
 
 
+def test_error_file_over_other_file_rejected(
+    tmp_path: Path, db_url: str, engine: Engine
+) -> None:
+    source = write_csv(
+        tmp_path / "in.csv", [make_row(1), make_row(2, guardian_mobile="1")]
+    )
+    other = write_csv(tmp_path / "另一份报名.csv", [make_row(3)])
+    before = other.read_bytes()
+
+    code, output = run(db_url, "import", str(source), "--errors", str(other))
+
+    assert code == 1, output
+    assert "已存在" in output
+    assert "错误说明" in output
+    assert other.read_bytes() == before
+    assert count_applications(engine) == 0
+
+
+def test_error_file_of_earlier_run_rewritten(
+    tmp_path: Path, db_url: str, engine: Engine
+) -> None:
+    errors = tmp_path / "errors.csv"
+    first = write_csv(tmp_path / "first.csv", [make_row(1, guardian_mobile="1")])
+    second = write_csv(tmp_path / "second.csv", [make_row(2, guardian_mobile="2")])
+
+    assert run(db_url, "import", str(first), "--errors", str(errors))[0] == 0
+    code, output = run(db_url, "import", str(second), "--errors", str(errors))
+
+    assert code == 0, output
+    with errors.open(encoding="utf-8-sig", newline="") as handle:
+        header, *rows = list(csv.reader(handle))
+    assert [row[header.index("学生姓名")] for row in rows] == ["测试2号"]
+
+    # A run without errors empties the earlier error file instead of leaving it.
+    clean = write_csv(tmp_path / "clean.csv", [make_row(3)])
+    code, output = run(db_url, "import", str(clean), "--errors", str(errors))
+    assert code == 0, output
+    assert "已清空" in output
+    with errors.open(encoding="utf-8-sig", newline="") as handle:
+        assert len(list(csv.reader(handle))) == 1  # the header only
+
+
 def test_overlong_address_rejected_and_shortened(
     tmp_path: Path, db_url: str, engine: Engine
 ) -> None:

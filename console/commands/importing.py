@@ -114,7 +114,9 @@ def import_command(
             ]
             headers = ["行号", "栏目", "值", "问题", "改正方法"]
             click.echo(tabulate(table, headers=headers, tablefmt="simple"))
-        if outcome.error_file:
+        if outcome.error_file and not outcome.error_rows_written:
+            click.echo(f"没有有误的行，{outcome.error_file} 中上次的错误行已清空。")
+        elif outcome.error_file:
             click.echo(
                 f"有误的 {outcome.error_rows_written} 行已写入 {outcome.error_file}，"
                 "改正后可直接再次导入。"

@@ -29,7 +29,7 @@ from console.db import session_scope
 from console.errors import AdmissionsError
 from console.intake import DEFAULT_CHUNK_SIZE
 from console.intake.errorfile import write_error_file
-from console.intake.headers import FIELD_LABELS, SUBMISSION_ID
+from console.intake.headers import ERROR_COLUMN, FIELD_LABELS, SUBMISSION_ID
 from console.intake.normalize import clean_row, clean_text
 from console.intake.reader import ReadError, Table, open_table
 from console.intake.validate import (
@@ -711,7 +711,8 @@ def import_file(
     """Import a CSV or XLSX file into the window of its county, chunk by chunk.
 
     The county comes from `county_code` or, when every row names the same one,
-    from the file. Rejected rows go to `errors_path` when it is given. Raises
+    from the file. Rejected rows go to `errors_path` when it is given; an earlier
+    error file there is replaced, and one that is not an error file is kept. Raises
     AdmissionsError when the file cannot be read or the window is missing.
     """
     if errors_path is not None:
@@ -738,7 +739,9 @@ def import_file(
         override_reason=override_reason, origin=path.name, dry_run=dry_run,
     )  # fmt: skip
     outcome = FileImport(report=report, table=table, window=window)
-    if errors_path is not None and report.errors:
+    # An earlier error file is rewritten even without errors, so that it never
+    # lists rows that this run stored.
+    if errors_path is not None and (report.errors or errors_path.exists()):
         problems = {
             row: "；".join(error.describe() for error in errors)
             for row, errors in report.errors_by_row().items()
@@ -749,8 +752,8 @@ def import_file(
 
 
 def _check_error_path(path: Path, errors_path: Path, engine: Engine) -> None:
-    """Raise AdmissionsError when the error file would overwrite the input file or
-    the SQLite database file.
+    """Raise AdmissionsError when the error file would overwrite the input file, the
+    SQLite database file, or an existing file that is not an earlier error file.
     """
     suggestion = path.with_name(f"{path.stem}-错误行{path.suffix}")
     if _same_file(path, errors_path):
@@ -766,6 +769,23 @@ def _check_error_path(path: Path, errors_path: Path, engine: Engine) -> None:
             f"请改用另一个文件，例如 --errors {suggestion}",
             title="错误文件与数据库相同",
         )
+    if errors_path.exists() and not _is_error_file(errors_path):
+        raise AdmissionsError(
+            f"--errors 指定的 {errors_path} 已存在，且不是导入生成的错误行文件"
+            f"（没有“{ERROR_COLUMN}”列），未覆盖。请改用另一个文件，"
+            f"例如 --errors {suggestion}",
+            title="错误文件已存在",
+        )
+
+
+def _is_error_file(path: Path) -> bool:
+    """Tell whether `path` is a file that an import wrote its rejected rows to."""
+    if not path.is_file():
+        return False
+    try:
+        return ERROR_COLUMN in open_table(path).mapping.headers
+    except (ReadError, OSError, ValueError):
+        return False
 
 
 def _same_file(first: Path, second: Path) -> bool:
