@@ -422,3 +422,18 @@ def test_lookup_command_prints_progress_and_summary(season, services) -> None:  
     assert "已查询申请 60/60（100%）" in result.stderr
     assert "查询完成：申请 60 份" in result.stdout
     assert _statuses(engine)[Status.VERIFIED] == 60
+
+
+def test_notify_reports_progress_per_batch(season, services) -> None:  # type: ignore[no-untyped-def]
+    engine, season_id, _ = season
+    set_every_status(engine, Status.OFFLINE, "测试：线下核验")
+    created = prepare_notices(engine, season_id=season_id, county_code="620402").created
+    seen: list[tuple[int, int]] = []
+
+    send_notices(
+        engine, season_id=season_id, county_code="620402", base_url=services.url,
+        batch_size=25, progress=lambda done, total: seen.append((done, total)),
+    )  # fmt: skip
+
+    expected = list(range(25, created, 25)) + [created]
+    assert seen == [(done, created) for done in expected]

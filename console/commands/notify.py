@@ -4,7 +4,12 @@ from __future__ import annotations
 
 import click
 
-from console.commands.options import county_option, pass_app, season_option
+from console.commands.options import (
+    county_option,
+    pass_app,
+    progress_printer,
+    season_option,
+)
 from console.context import AppContext
 
 
@@ -59,6 +64,7 @@ def notify_command(
         base_url=base_url,
         concurrency=concurrency,
         retry_failed=retry_failed,
+        progress=progress_printer("已处理短信"),
     )
     states = "，".join(
         f"{label} {report.states.get(state, 0)}"

@@ -15,6 +15,7 @@ import threading
 import time
 import uuid
 from collections import Counter
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -216,6 +217,31 @@ def _in_scope(season_id: int, county_code: str):  # type: ignore[no-untyped-def]
     )
 
 
+def _claimable(  # type: ignore[no-untyped-def]
+    season_id: int,
+    county_code: str,
+    *,
+    now: datetime,
+    max_attempts: int,
+    retry_failed: bool,
+    failed_before: datetime | None,
+):
+    """Return the condition of the notices that a sender may claim now."""
+    failed_ok = col(Notice.state) == "failed"
+    if not retry_failed:
+        failed_ok = and_(failed_ok, col(Notice.attempts) < max_attempts)
+    if failed_before is not None:
+        failed_ok = and_(failed_ok, col(Notice.claimed_at) < failed_before)
+    return and_(
+        _in_scope(season_id, county_code),
+        or_(
+            col(Notice.state) == "pending",
+            failed_ok,
+            and_(col(Notice.state) == "sending", col(Notice.claimed_at) < now - LEASE),
+        ),
+    )
+
+
 def claim_notices(
     engine: Engine,
     *,
@@ -234,19 +260,10 @@ def claim_notices(
     """
     token = uuid.uuid4().hex
     now = utcnow()
-    failed_ok = col(Notice.state) == "failed"
-    if not retry_failed:
-        failed_ok = and_(failed_ok, col(Notice.attempts) < max_attempts)
-    if failed_before is not None:
-        failed_ok = and_(failed_ok, col(Notice.claimed_at) < failed_before)
-    claimable = and_(
-        _in_scope(season_id, county_code),
-        or_(
-            col(Notice.state) == "pending",
-            failed_ok,
-            and_(col(Notice.state) == "sending", col(Notice.claimed_at) < now - LEASE),
-        ),
-    )
+    claimable = _claimable(
+        season_id, county_code, now=now, max_attempts=max_attempts,
+        retry_failed=retry_failed, failed_before=failed_before,
+    )  # fmt: skip
     with Session(engine) as session:
         batch = select(Notice.id).where(claimable).order_by(col(Notice.id)).limit(limit)
         # The outer condition is checked again on each row, so a row another sender
@@ -452,14 +469,23 @@ def send_notices(
     max_attempts: int = 3,
     retry_failed: bool = False,
     batch_size: int = BATCH_SIZE,
+    progress: Callable[[int, int], None] | None = None,
 ) -> NotifyReport:
     """Send every claimable notice of the county in batches, then record delivery receipts.
 
     Each batch is claimed, sent and stored before the next is claimed, so a claim never
     outlives its lease while the sender is alive, and two senders share the work.
+    `progress` gets the notices handled so far and those claimable at the start.
     """
     report = NotifyReport()
     started = utcnow()
+    with Session(engine) as session:
+        total = session.exec(
+            select(func.count()).select_from(Notice).where(_claimable(
+                season_id, county_code, now=started, max_attempts=max_attempts,
+                retry_failed=retry_failed, failed_before=started,
+            ))
+        ).one()  # fmt: skip
     with (
         _sms_client(base_url, concurrency) as client,
         ThreadPoolExecutor(concurrency, thread_name_prefix="sms") as pool,
@@ -483,6 +509,9 @@ def send_notices(
                 _store_results(engine, interrupted.results, report)
                 raise KeyboardInterrupt from None
             _store_results(engine, results, report)
+            if progress is not None:
+                handled = report.sent_now + len(report.errors) + report.not_sent
+                progress(handled, max(total, handled))
             if all(message_id is None for _n, message_id, _e in results):
                 log.warning("every sms of a batch failed; stopping this run")
                 report.stopped = True
