@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from sqlalchemy import event, make_url
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import ArgumentError, NoSuchModuleError
 from sqlmodel import Session, SQLModel, create_engine
 
@@ -111,8 +111,31 @@ def create_schema(engine: Engine) -> None:
 
     config = alembic_config(engine)
     with engine.begin() as connection:
+        _reject_unknown_revision(connection, config)
         config.attributes["connection"] = connection
         command.upgrade(config, "head")
+
+
+def _reject_unknown_revision(connection: Connection, config: AlembicConfig) -> None:
+    """Raise a Chinese error when a newer console has already upgraded the schema.
+
+    Alembic cannot upgrade from a revision that it has no script for, and would stop
+    with an English traceback. The check leaves the database untouched.
+    """
+    from alembic.migration import MigrationContext
+    from alembic.script import ScriptDirectory
+
+    script = ScriptDirectory.from_config(config)
+    known = {revision.revision for revision in script.walk_revisions()}
+    current = MigrationContext.configure(connection).get_current_heads()
+    unknown = [revision for revision in current if revision not in known]
+    if unknown:
+        raise AdmissionsError(
+            f"数据库架构版本为 {'、'.join(unknown)}，比本程序支持的最高版本 "
+            f"{script.get_current_head()} 新，说明已由更新版本的招生控制台升级过。"
+            "请先把本机的招生控制台升级到最新版本，再运行 admissions init；数据库未做任何改动。",
+            title="数据库版本过新",
+        )
 
 
 def drop_schema(engine: Engine) -> None:

@@ -8,10 +8,12 @@ import pytest
 from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
+from click.testing import CliRunner
 from sqlalchemy import inspect
 from sqlalchemy.engine import Engine
 from sqlmodel import SQLModel
 
+from console.cli import cli
 from console.db import alembic_config, create_schema, make_engine
 
 POSTGRES_URL = "postgresql://postgres@127.0.0.1:5432/test"
@@ -101,3 +103,47 @@ def test_gateway_key_backfilled_from_dedup_key(tmp_path: Path) -> None:
             "SELECT dedup_key, gateway_key FROM notice"
         ).all()
     assert keys == [("result:1:1:placed:P01", "result:1:1:placed:P01")]
+
+
+def test_init_on_newer_schema_names_versions(tmp_path: Path) -> None:
+    """A database upgraded by a newer console gets a Chinese error, not a traceback."""
+    database = tmp_path / "newer.db"
+    engine = make_engine(f"sqlite:///{database}")
+    create_schema(engine)
+    with engine.begin() as connection:
+        connection.exec_driver_sql("UPDATE alembic_version SET version_num = '9999'")
+
+    result = CliRunner().invoke(cli, ["--db", f"sqlite:///{database}", "init"])
+
+    assert result.exit_code == 1, result.output
+    assert result.exception is None or isinstance(result.exception, SystemExit)
+    assert "9999" in result.output
+    assert "升级" in result.output
+    assert "Traceback" not in result.output
+    assert "Can't locate revision" not in result.output
+    with engine.connect() as connection:
+        version = connection.exec_driver_sql("SELECT version_num FROM alembic_version")
+        assert version.scalar_one() == "9999"
+
+
+def test_upgrade_from_0003_keeps_rows(tmp_path: Path) -> None:
+    """Migration 0004 only adds an index: every audit event of a 0003 database stays."""
+    engine = make_engine(f"sqlite:///{tmp_path / 'schema.db'}")
+    config = alembic_config(engine)
+    with engine.begin() as connection:
+        config.attributes["connection"] = connection
+        command.upgrade(config, "0003")
+        for number in range(3):
+            connection.exec_driver_sql(
+                "INSERT INTO auditevent (at, actor, action, entity, entity_id, detail)"
+                f" VALUES ('2025-07-01 08:00:0{number}', '测试员', 'application.create',"
+                f" 'application', '{number}', '{{}}')"
+            )
+
+    create_schema(engine)
+
+    indexes = {index["name"] for index in inspect(engine).get_indexes("auditevent")}
+    assert "ix_auditevent_entity" in indexes
+    with engine.connect() as connection:
+        count = connection.exec_driver_sql("SELECT count(*) FROM auditevent")
+        assert count.scalar_one() == 3
