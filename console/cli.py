@@ -5,6 +5,7 @@ from __future__ import annotations
 import importlib
 import logging
 import sys
+import unicodedata
 
 import click
 from sqlalchemy import make_url
@@ -72,6 +73,47 @@ class AdmissionsGroup(click.Group):
                 hint = "已提交的部分已保存；重新运行同一命令即可从中断处继续。"
             click.echo(f"\n已中断。{hint}", err=True)
             raise click.exceptions.Exit(130) from None
+
+
+def checked_operator(operator: str, ctx: click.Context) -> str:
+    """Return the operator name without outer spaces, or raise a Chinese usage error.
+
+    The name is the actor of every audit event, so a blank name or one with control
+    or invisible characters (a newline, an escape sequence, a zero-width space) would
+    leave entries that staff cannot read or attribute.
+    """
+    try:
+        operator.encode("utf-8")
+    except UnicodeEncodeError:
+        # Bytes that are not UTF-8 (a GBK terminal) arrive as surrogate escapes,
+        # which no database stores, so the first audit event would fail.
+        raise click.UsageError(
+            "--operator 或 ADMISSIONS_OPERATOR 给出的操作员账号不是 UTF-8 文本，"
+            "可能是终端使用了 GBK 等其他编码。请把终端编码设为 UTF-8 后重新输入账号。",
+            ctx,
+        ) from None
+    name = operator.strip()
+    if not name:
+        raise click.UsageError(
+            "--operator 或 ADMISSIONS_OPERATOR 给出的操作员账号只有空白。"
+            "请填写操作员账号，例如 --operator 张三。",
+            ctx,
+        )
+    if any(unicodedata.category(char).startswith("C") for char in name):
+        raise click.UsageError(
+            f"--operator 或 ADMISSIONS_OPERATOR 给出的操作员账号 {_escaped(name)} "
+            "含有换行、制表符或其他不可见字符。请去掉这些字符后重新输入账号。",
+            ctx,
+        )
+    return name
+
+
+def _escaped(text: str) -> str:
+    """Return `text` with each unprintable character written as a Python escape."""
+    return "".join(
+        char if char.isprintable() else char.encode("unicode_escape").decode("ascii")
+        for char in text
+    )
 
 
 def _database(ctx: click.Context) -> str:
@@ -151,16 +193,7 @@ def cli(
     app = AppContext(db_url=db_url)
     if operator:
         app.operator = operator
-    try:
-        app.operator.encode("utf-8")
-    except UnicodeEncodeError:
-        # Bytes that are not UTF-8 (a GBK terminal) arrive as surrogate escapes,
-        # which no database stores, so the first audit event would fail.
-        raise click.UsageError(
-            "--operator 或 ADMISSIONS_OPERATOR 给出的操作员账号不是 UTF-8 文本，"
-            "可能是终端使用了 GBK 等其他编码。请把终端编码设为 UTF-8 后重新输入账号。",
-            ctx,
-        ) from None
+    app.operator = checked_operator(app.operator, ctx)
     ctx.obj = app
     if ctx.invoked_subcommand is None:
         from console.screens.app import run_dashboard

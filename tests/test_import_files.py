@@ -869,3 +869,50 @@ def test_undecodable_operator_rejected(
     assert "--operator" in result.output
     assert "UTF-8" in result.output
     assert count_applications(engine) == 0
+
+
+@pytest.mark.parametrize(
+    ("operator", "shown"),
+    [
+        ("   ", "只有空白"),
+        ("张三\n李四", "张三\\n李四"),
+        ("clerk\x1b[31m", "clerk\\x1b[31m"),
+        ("王\t五", "王\\t五"),
+        ("赵\u200b六", "赵\\u200b六"),
+    ],
+)
+def test_unprintable_operator_rejected(
+    tmp_path: Path, db_url: str, engine: Engine, operator: str, shown: str
+) -> None:
+    """A blank operator, or one with control characters, would make the audit log unreadable."""
+    path = write_csv(tmp_path / "a.csv", [make_row(1)])
+
+    result = CliRunner().invoke(
+        cli, ["--db", db_url, "--operator", operator, "import", str(path)]
+    )
+
+    assert result.exit_code == 2, result.output
+    assert "--operator" in result.output
+    assert shown in result.output
+    assert count_applications(engine) == 0
+
+
+def test_operator_outer_spaces_trimmed(
+    tmp_path: Path, db_url: str, engine: Engine
+) -> None:
+    path = write_csv(tmp_path / "a.csv", [make_row(1)])
+
+    result = CliRunner().invoke(
+        cli, ["--db", db_url, "--operator", "  张 三 ", "import", str(path)]
+    )
+
+    assert result.exit_code == 0, result.output
+    with session_scope(engine) as session:
+        actors = set(
+            session.scalars(
+                select(AuditEvent.actor).where(
+                    AuditEvent.action == "application.create"
+                )
+            )
+        )
+    assert actors == {"张 三"}
