@@ -6,11 +6,21 @@ the `gettext` module. `install` points those names at this catalogue, so that a
 mistyped option, a missing argument or a help page reads in Chinese like the
 rest of the console. A message missing here stays in English. Placeholders
 such as {name!r} are kept, because Click formats the translated text.
+
+Click measures help text in characters, but a Chinese character takes two
+terminal columns. `install` also points Click's width function and text
+wrapper at terminal cells, so help pages fit the terminal and their option
+column lines up.
 """
 
 from __future__ import annotations
 
 import importlib
+
+import click._compat
+import click._textwrap
+import click.formatting
+from rich.cells import cell_len, get_character_cell_size
 
 # Click's message ids (as of Click 8.5), each with its Chinese text.
 MESSAGES: dict[str, str] = {
@@ -124,11 +134,75 @@ def translate_plural(singular: str, plural: str, count: int) -> str:
     return texts[0] if count == 1 else texts[1]
 
 
+# Punctuation that may not start a line and punctuation that may not end one, by the
+# usual rules of Chinese typesetting; each sticks to the character beside it.
+NO_LINE_START = set("，。、；：！？）》」』”’%")
+NO_LINE_END = set("（《「『“‘")
+
+
+def display_width(text: str) -> int:
+    """Return the number of terminal cells that `text` takes, ANSI codes excluded."""
+    return cell_len(click._compat.strip_ansi(text))
+
+
+class CellTextWrapper(click._textwrap.TextWrapper):
+    """Click's TextWrapper that may break a line between any two wide characters.
+
+    The standard splitter breaks only at spaces, so a Chinese sentence is one long
+    word, which the wrapper would cut at an arbitrary character, even inside ".xlsx".
+    """
+
+    def _split(self, text: str) -> list[str]:
+        chunks: list[str] = []
+        for chunk in super()._split(text):
+            chunks.extend(_split_wide(chunk))
+        return chunks
+
+
+def _split_wide(chunk: str) -> list[str]:
+    """Split `chunk` before and after each wide character, keeping punctuation attached."""
+    pieces: list[str] = []
+    narrow = ""
+    for char in chunk:
+        if get_character_cell_size(char) < 2 and char not in NO_LINE_START:
+            narrow += char
+            continue
+        if narrow:
+            pieces.append(narrow)
+            narrow = ""
+        if pieces and (char in NO_LINE_START or pieces[-1][-1] in NO_LINE_END):
+            pieces[-1] += char
+        else:
+            pieces.append(char)
+    if narrow:
+        if pieces and pieces[-1][-1] in NO_LINE_END:
+            pieces[-1] += narrow
+        else:
+            pieces.append(narrow)
+    return pieces
+
+
+def _truncate_cells(text: str, cells: int) -> str:
+    """Return the longest prefix of `text` that fits in `cells` terminal cells."""
+    width = 0
+    for index, char in enumerate(text):
+        width += get_character_cell_size(char)
+        if width > cells:
+            return text[:index]
+    return text
+
+
 def install() -> None:
-    """Make Click print its own messages from this catalogue."""
+    """Make Click print its own messages from this catalogue and measure text in cells."""
     for name in _MODULES:
         module = importlib.import_module(name)
         if hasattr(module, "_"):
             module._ = translate  # type: ignore[attr-defined]
         if hasattr(module, "ngettext"):
             module.ngettext = translate_plural  # type: ignore[attr-defined]
+    # NOTE: these names are Click internals (as of Click 8.5): formatting.py and
+    # _textwrap.py import term_len, and wrap_text imports TextWrapper when it runs.
+    click.formatting.term_len = display_width  # type: ignore[assignment]
+    click._textwrap.term_len = display_width  # type: ignore[assignment]
+    click._textwrap._truncate_visible = _truncate_cells  # type: ignore[assignment]
+    click._textwrap.TextWrapper = CellTextWrapper  # type: ignore[misc]

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import ast
 import importlib
+import re
 from pathlib import Path
 
 import click
 import pytest
 from click.testing import CliRunner
+from rich.cells import cell_len
 
 import console.commands
 from console import clicktext
@@ -149,3 +151,39 @@ def test_progress_printer_prints_first_and_last(
 
     lines = capsys.readouterr().err.splitlines()
     assert lines == ["已查询申请 200/600（33%）", "已查询申请 600/600（100%）"]
+
+
+def _help_lines(path: tuple[str, ...], width: int) -> list[str]:
+    result = CliRunner().invoke(cli, [*path, "--help"], terminal_width=width)
+    assert result.exit_code == 0, result.output
+    return result.output.splitlines()
+
+
+@pytest.mark.parametrize("path", command_paths(cli), ids=" ".join)
+def test_help_fits_80_columns(path: tuple[str, ...]) -> None:
+    """Chinese characters take two terminal columns, so help must wrap by cells."""
+    for line in _help_lines(path, 80):
+        assert cell_len(line) <= 80, line
+
+
+@pytest.mark.parametrize("path", command_paths(cli), ids=" ".join)
+def test_help_option_column_aligned(path: tuple[str, ...]) -> None:
+    """Every option's help starts in one terminal column, even after a Chinese metavar."""
+    lines = _help_lines(path, 120)
+    start = lines.index("选项:") + 1
+    columns = set()
+    for line in lines[start:]:
+        if not line.startswith("  -"):
+            continue
+        # An option too long for the first column has its help on the next line.
+        first_column = re.match(r"  -\S.*?\s{2,}(?=\S)", line)
+        if first_column is not None:
+            columns.add(cell_len(first_column.group(0)))
+    assert len(columns) == 1, columns
+
+
+def test_help_keeps_file_suffix_whole() -> None:
+    """A line break never splits a word such as .xlsx between two lines."""
+    text = "\n".join(_help_lines(("import",), 80))
+    assert ".xlsx" in text
+    assert ".csv" in text
