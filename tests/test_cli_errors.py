@@ -175,3 +175,34 @@ def test_library_warnings_shown_only_verbose(tmp_path: Path) -> None:
         )  # fmt: skip
         assert result.returncode == 0, result.stderr
         assert ("pipeline aborted" in result.stderr) is shown, result.stderr
+
+
+def test_season_bad_date_names_format(tmp_path: Path) -> None:
+    db = str(tmp_path / "season.db")
+    assert run("--db", db, "init")[0] == 0
+
+    for value in ("2025-13-01", "2025/07/01", "七月一日"):
+        code, output = run(
+            "--db", db, "season", "open", "--year", "2025", "--county", "白银区",
+            "--opens", value,
+        )  # fmt: skip
+        assert code == 2, output
+        assert f"日期 {value} 无效" in output
+        assert "2025-07-01" in output
+        assert "%Y" not in output
+    code, output = run("--db", db, "season", "open", "--help")
+    assert "%Y" not in output
+    assert "--opens YYYY-MM-DD" in output
+
+
+def test_season_date_accepted(tmp_path: Path) -> None:
+    db = str(tmp_path / "season.db")
+    assert run("--db", db, "init")[0] == 0
+
+    code, output = run(
+        "--db", db, "season", "open", "--year", "2025", "--county", "白银区",
+        "--opens", "2025-06-20", "--closes", "2025-07-10",
+    )  # fmt: skip
+
+    assert code == 0, output
+    assert "2025-06-20 至 2025-07-10" in output

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable
+from datetime import datetime
 from typing import Any, TypeVar
 
 import click
@@ -51,6 +52,38 @@ class SeasonYear(click.ParamType):
 
 
 SEASON_YEARS = SeasonYear()
+
+
+class IsoDate(click.ParamType):
+    """A calendar date written YYYY-MM-DD, rejected in Chinese otherwise.
+
+    Click's DateTime type would show staff its strftime pattern (%Y-%m-%d) in the
+    help and in the error. The value is a datetime at midnight, as DateTime returns.
+    """
+
+    name = "date"
+
+    def get_metavar(
+        self, param: click.Parameter, ctx: click.Context | None = None
+    ) -> str:
+        return "YYYY-MM-DD"
+
+    def convert(
+        self, value: Any, param: click.Parameter | None, ctx: click.Context | None
+    ) -> datetime:
+        if isinstance(value, datetime):
+            return value
+        try:
+            return datetime.strptime(str(value), "%Y-%m-%d")
+        except ValueError:
+            self.fail(
+                f"日期 {value} 无效，应为“年-月-日”格式的日期，例如 2025-07-01。",
+                param,
+                ctx,
+            )
+
+
+ISO_DATE = IsoDate()
 
 
 def county_option(required: bool = True) -> Callable[[F], F]:

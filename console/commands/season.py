@@ -8,6 +8,7 @@ import click
 
 from console.commands.options import (
     COUNTY_NAMES,
+    ISO_DATE,
     SEASON_YEARS,
     county_option,
     pass_app,
@@ -32,13 +33,13 @@ def season_group() -> None:
 )
 @click.option(
     "--opens",
-    type=click.DateTime(["%Y-%m-%d"]),
+    type=ISO_DATE,
     default=None,
     help="开始日期 YYYY-MM-DD。",
 )
 @click.option(
     "--closes",
-    type=click.DateTime(["%Y-%m-%d"]),
+    type=ISO_DATE,
     default=None,
     help="截止日期 YYYY-MM-DD。",
 )
