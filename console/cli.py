@@ -209,6 +209,7 @@ for module_name, attribute in COMMANDS:
             raise
         continue  # NOTE: a command whose module is not written yet is left out of the group.
     cli.add_command(getattr(module, attribute))
+clicktext.localize_metavars(cli)
 
 
 def main() -> None:

@@ -17,8 +17,10 @@ from __future__ import annotations
 
 import importlib
 
+import click
 import click._compat
 import click._textwrap
+import click.exceptions
 import click.formatting
 from rich.cells import cell_len, get_character_cell_size
 
@@ -109,6 +111,17 @@ PLURALS: dict[str, tuple[str, str]] = {
     ),
 }
 
+# Placeholders for option values by Click type name, shown in usage lines and option
+# lists. Choice and Path types name themselves (the Path name is translated above).
+TYPE_METAVARS = {
+    "text": "文本",
+    "integer": "整数",
+    "integer range": "整数",
+    "float": "数值",
+    "float range": "数值",
+    "year": "年份",
+}
+
 # Click's modules that import `_` or `ngettext` from gettext.
 _MODULES = (
     "click.core",
@@ -136,8 +149,8 @@ def translate_plural(singular: str, plural: str, count: int) -> str:
 
 # Punctuation that may not start a line and punctuation that may not end one, by the
 # usual rules of Chinese typesetting; each sticks to the character beside it.
-NO_LINE_START = set("，。、；：！？）》」』”’%")
-NO_LINE_END = set("（《「『“‘")
+NO_LINE_START = set("，。、；：！？）》」』”’%)]")
+NO_LINE_END = set("（《「『“‘([")
 
 
 def display_width(text: str) -> int:
@@ -206,3 +219,52 @@ def install() -> None:
     click._textwrap.term_len = display_width  # type: ignore[assignment]
     click._textwrap._truncate_visible = _truncate_cells  # type: ignore[assignment]
     click._textwrap.TextWrapper = CellTextWrapper  # type: ignore[misc]
+    click.MissingParameter.format_message = format_missing_parameter  # type: ignore[method-assign,assignment]
+
+
+def localize_metavars(command: click.Command) -> None:
+    """Name the placeholders of `command` and every command below it in Chinese.
+
+    Click writes [OPTIONS], COMMAND [ARGS]... and the upper-case type name (TEXT,
+    INTEGER) itself rather than through gettext. An argument names its own
+    placeholder with `metavar=`.
+    """
+    command.options_metavar = "[选项]"
+    if isinstance(command, click.Group):
+        if command.invoke_without_command:
+            command.subcommand_metavar = "[命令] [参数]..."
+        else:
+            command.subcommand_metavar = "命令 [参数]..."
+        for subcommand in command.commands.values():
+            localize_metavars(subcommand)
+    for param in command.params:
+        if isinstance(param, click.Option) and not param.is_flag and not param.metavar:
+            param.metavar = TYPE_METAVARS.get(param.type.name, param.metavar)
+
+
+def format_missing_parameter(error: click.MissingParameter) -> str:
+    """Return Click's message for a missing option or argument, ending in "。".
+
+    Click builds this message with an f-string that puts an ASCII full stop after the
+    parameter, so only the words pass through the catalogue.
+    """
+    hint: str | None = None
+    if error.param_hint is not None:
+        hint = click.exceptions._join_param_hints(error.param_hint)
+    elif error.param is not None:
+        hint = error.param.get_error_hint(error.ctx)
+    param_type = error.param_type
+    if param_type is None and error.param is not None:
+        param_type = error.param.param_type_name
+    missing = {
+        "argument": translate("Missing argument"),
+        "option": translate("Missing option"),
+        "parameter": translate("Missing parameter"),
+    }.get(param_type or "parameter", translate("Missing parameter"))
+    text = f"{missing} {hint}。" if hint else f"{missing}。"
+    details = [error.message] if error.message else []
+    if error.param is not None:
+        choices = error.param.type.get_missing_message(param=error.param, ctx=error.ctx)
+        if choices:
+            details.append(choices)
+    return text + "".join(details)

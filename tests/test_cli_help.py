@@ -121,7 +121,9 @@ def test_catalogue_keys_are_click_ids() -> None:
 @pytest.mark.parametrize(
     ("args", "expected"),
     [
-        (["import"], "错误：缺少参数 'FILE'"),
+        (["import"], "错误：缺少参数 '文件'。"),
+        (["allocate", "explain"], "错误：缺少参数 '申请号'。"),
+        (["lookup"], "错误：缺少选项 '--county'。"),
         (["import", "a.csv", "--chunk-size", "abc"], "'--chunk-size' 的值无效"),
         (
             ["import", "a.csv", "--stage", "high"],
@@ -187,3 +189,25 @@ def test_help_keeps_file_suffix_whole() -> None:
     text = "\n".join(_help_lines(("import",), 80))
     assert ".xlsx" in text
     assert ".csv" in text
+
+
+# Click's English placeholders; a staff member reads each in usage lines and errors.
+ENGLISH_METAVARS = re.compile(
+    r"\[OPTIONS\]|\bCOMMAND\b|\[ARGS\]|\bTEXT\b|\bINTEGER\b|\bFLOAT\b|\bYEAR\b"
+    r"|\bFILE\b|\bRUN_ID\b|\bFIRST_RUN\b|\bSECOND_RUN\b|\bAPPLICATION_ID\b|\bKEY\b"
+)
+
+
+@pytest.mark.parametrize("path", command_paths(cli), ids=" ".join)
+def test_help_placeholders_are_chinese(path: tuple[str, ...]) -> None:
+    output = "\n".join(_help_lines(path, 120))
+
+    assert ENGLISH_METAVARS.findall(output) == []
+
+
+def test_missing_parameter_ends_in_chinese_stop() -> None:
+    result = CliRunner().invoke(cli, ["allocate", "diff", "1"])
+
+    assert result.exit_code == 2
+    assert "缺少参数 '第二次分配记录编号'。" in result.output
+    assert "'." not in result.output

@@ -109,7 +109,7 @@ def allocate_group(
 
 
 @allocate_group.command("approve")
-@click.argument("run_id", type=int)
+@click.argument("run_id", metavar="分配记录编号", type=int)
 @pass_app
 def approve_command(app: AppContext, run_id: int) -> None:
     """审定并锁定一次分配，记录审定人。示例：admissions allocate approve 3"""
@@ -126,7 +126,7 @@ def approve_command(app: AppContext, run_id: int) -> None:
 
 
 @allocate_group.command("reopen")
-@click.argument("run_id", type=int)
+@click.argument("run_id", metavar="分配记录编号", type=int)
 @click.option("--reason", required=True, help="重新开放的原因，写入审计日志。")
 @pass_app
 def reopen_command(app: AppContext, run_id: int, reason: str) -> None:
@@ -143,7 +143,7 @@ def reopen_command(app: AppContext, run_id: int, reason: str) -> None:
 
 
 @allocate_group.command("explain")
-@click.argument("application_id", type=int)
+@click.argument("application_id", metavar="申请号", type=int)
 @click.option(
     "--run",
     "run_id",
@@ -172,8 +172,8 @@ def explain_command(app: AppContext, application_id: int, run_id: int | None) ->
 
 
 @allocate_group.command("diff")
-@click.argument("first_run", type=int)
-@click.argument("second_run", type=int)
+@click.argument("first_run", metavar="第一次分配记录编号", type=int)
+@click.argument("second_run", metavar="第二次分配记录编号", type=int)
 @json_option()
 @pass_app
 def diff_command(
@@ -225,7 +225,7 @@ def diff_command(
 
 
 @allocate_group.command("verify")
-@click.argument("run_id", type=int, required=False)
+@click.argument("run_id", metavar="分配记录编号", type=int, required=False)
 @click.option(
     "--file",
     "path",
@@ -254,7 +254,7 @@ def verify_command(
 
     if (run_id is None) == (path is None):
         raise click.UsageError(
-            "请指定分配记录编号 RUN_ID 或 --file 导出文件，二者选一。"
+            "请指定分配记录编号（例如 admissions allocate verify 3）或 --file 导出文件，二者选一。"
         )
     if path is not None:
         try:

@@ -87,7 +87,7 @@ def list_command(
 
 
 @applicants_group.command("search")
-@click.argument("text")
+@click.argument("text", metavar="搜索内容")
 @season_option()
 @click.option("--limit", type=click.IntRange(1, 10_000), default=50, show_default=True,
               help="最多显示的条数。")  # fmt: skip
@@ -141,12 +141,12 @@ def search_command(
 
 
 @applicants_group.command("show")
-@click.argument("key")
+@click.argument("key", metavar="申请号或身份证号")
 @click.option("--unmask", is_flag=True, help=_UNMASK_HELP)
 @json_option()
 @pass_app
 def show_command(app: AppContext, key: str, unmask: bool, as_json: bool) -> None:
-    """显示一份申请的全部信息、处理记录和该学生的其他申请。KEY 为申请号或学生身份证号。
+    """显示一份申请的全部信息、处理记录和该学生的其他申请。可按申请号或学生身份证号查找。
 
     示例：admissions applicants show 12
     """

@@ -19,7 +19,7 @@ from console.intake import DEFAULT_CHUNK_SIZE
 
 
 @click.command("import")
-@click.argument("file", type=click.Path(path_type=Path, dir_okay=False))
+@click.argument("file", metavar="文件", type=click.Path(path_type=Path, dir_okay=False))
 @county_option(required=False)
 @season_option()
 @click.option("--stage", type=click.Choice(["primary", "junior"]), default="primary",
@@ -32,7 +32,7 @@ from console.intake import DEFAULT_CHUNK_SIZE
               help="把有误的行连同“错误说明”列写入此文件（.csv 或 .xlsx），改正后可再次导入。")  # fmt: skip
 @click.option("--override-window", is_flag=True,
               help="报名窗口关闭时仍然导入（以当前操作员身份记入审计日志），须同时给出 --reason。")  # fmt: skip
-@click.option("--reason", "override_reason", default=None, metavar="TEXT",
+@click.option("--reason", "override_reason", default=None, metavar="原因",
               help="使用 --override-window 补录的原因，与文件名和导入条数一起记入审计日志。")  # fmt: skip
 @click.option("--strict", is_flag=True, help="有任何一行有误时以退出码 1 结束。")
 @click.option("--check", "dry_run", is_flag=True,
