@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from rich.cells import cell_len
 from rich.text import Text
 from textual.widgets import DataTable
 
@@ -31,9 +32,23 @@ class FigureTable(DataTable[Cell]):
             self.add_column(header, key=str(index))
 
     def show_rows(self, rows: Sequence[Sequence[Cell]], keys: Sequence[str]) -> None:
-        """Replace all rows; `keys` gives each row a key that tests and handlers use."""
+        """Replace all rows; `keys` gives each row a key that tests and handlers use.
+
+        The columns are added again with widths measured here. An auto-width column
+        grows only when the table's idle handler measures new rows, and a paint before
+        that (seen on the first load at 80x24) left cells cut to the header width until
+        the next refresh.
+        """
         cursor_row = self.cursor_row
-        self.clear()
+        widths = [cell_len(header) for header in self._headers]
+        for row in rows:
+            for index, cell in enumerate(row):
+                widths[index] = max(widths[index], _cell_width(cell))
+        self.clear(columns=True)
+        for index, (header, width) in enumerate(
+            zip(self._headers, widths, strict=True)
+        ):
+            self.add_column(header, key=str(index), width=width)
         for key, row in zip(keys, rows, strict=True):
             self.add_row(*(_align(cell) for cell in row), key=key)
         if rows:
@@ -42,6 +57,11 @@ class FigureTable(DataTable[Cell]):
     def row_texts(self, key: str) -> list[str]:
         """Return the plain text of each cell of the row with `key`."""
         return [str(cell) for cell in self.get_row(key)]
+
+
+def _cell_width(cell: Cell) -> int:
+    text = cell.plain if isinstance(cell, Text) else str(cell)
+    return cell_len(text)
 
 
 def _align(cell: Cell) -> Cell:
