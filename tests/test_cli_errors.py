@@ -206,3 +206,43 @@ def test_season_date_accepted(tmp_path: Path) -> None:
 
     assert code == 0, output
     assert "2025-06-20 至 2025-07-10" in output
+
+
+def test_service_address_validated_before_work(tmp_path: Path) -> None:
+    """A mistyped address is an input error, not a service that is down."""
+    db = str(tmp_path / "season.db")
+    assert run("--db", db, "init")[0] == 0
+    commands = [
+        ("lookup", "--county", "白银区", "--services"),
+        ("notify", "--county", "白银区", "--sms"),
+    ]
+
+    for command in commands:
+        for value in ("ftp://127.0.0.1:8701", "白银", "http://", "127.0.0.1:8701"):
+            code, output = run("--db", db, *command, value)
+            assert code == 2, output
+            assert f"地址 {value} 无效" in output
+            assert "http://127.0.0.1:8701" in output
+            assert "稍后" not in output
+
+
+def test_service_address_accepts_loopback_url(tmp_path: Path) -> None:
+    db = str(tmp_path / "season.db")
+    assert run("--db", db, "init")[0] == 0
+    assert (
+        run("--db", db, "season", "open", "--year", "2025", "--county", "白银区")[0]
+        == 0
+    )
+
+    code, output = run(
+        "--db",
+        db,
+        "lookup",
+        "--county",
+        "白银区",
+        "--services",
+        " http://127.0.0.1:9/ ",
+    )
+
+    assert code == 0, output
+    assert "申请 0 份" in output

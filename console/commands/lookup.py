@@ -5,6 +5,7 @@ from __future__ import annotations
 import click
 
 from console.commands.options import (
+    SERVICE_URL,
     county_option,
     pass_app,
     progress_printer,
@@ -29,6 +30,7 @@ SERVICES_HELP = (
 @click.option(
     "--services",
     "base_url",
+    type=SERVICE_URL,
     envvar="ADMISSIONS_GOV_URL",
     required=True,
     help=SERVICES_HELP,

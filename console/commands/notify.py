@@ -5,6 +5,7 @@ from __future__ import annotations
 import click
 
 from console.commands.options import (
+    SERVICE_URL,
     county_option,
     pass_app,
     progress_printer,
@@ -19,6 +20,7 @@ from console.context import AppContext
 @click.option(
     "--sms",
     "base_url",
+    type=SERVICE_URL,
     envvar="ADMISSIONS_SMS_URL",
     required=True,
     help="短信网关地址，例如 http://127.0.0.1:8701（环境变量 ADMISSIONS_SMS_URL）。",

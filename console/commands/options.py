@@ -7,6 +7,7 @@ import time
 from collections.abc import Callable
 from datetime import datetime
 from typing import Any, TypeVar
+from urllib.parse import urlsplit
 
 import click
 
@@ -84,6 +85,39 @@ class IsoDate(click.ParamType):
 
 
 ISO_DATE = IsoDate()
+
+
+class ServiceUrl(click.ParamType):
+    """The base URL of an HTTP service, checked before any call is made.
+
+    A mistyped address would otherwise fail every call like a service that is down:
+    lookup asked staff to retry later, and notify used up the retries of its first
+    batch of notices.
+    """
+
+    name = "url"
+
+    def get_metavar(
+        self, param: click.Parameter, ctx: click.Context | None = None
+    ) -> str:
+        return "地址"
+
+    def convert(
+        self, value: Any, param: click.Parameter | None, ctx: click.Context | None
+    ) -> str:
+        url = str(value).strip()
+        parts = urlsplit(url)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            self.fail(
+                f"地址 {value} 无效，应以 http:// 或 https:// 开头并带上主机名，"
+                "例如 http://127.0.0.1:8701。",
+                param,
+                ctx,
+            )
+        return url
+
+
+SERVICE_URL = ServiceUrl()
 
 
 def county_option(required: bool = True) -> Callable[[F], F]:
