@@ -147,8 +147,8 @@ def translate_plural(singular: str, plural: str, count: int) -> str:
     return texts[0] if count == 1 else texts[1]
 
 
-# Punctuation that may not start a line and punctuation that may not end one, by the
-# usual rules of Chinese typesetting; each sticks to the character beside it.
+# Punctuation that may not start a line, and punctuation that may not end one, by the
+# usual rules of Chinese typesetting. Each sticks to the character beside it.
 NO_LINE_START = set("，。、；：！？）》」』”’%)]")
 NO_LINE_END = set("（《「『“‘([")
 

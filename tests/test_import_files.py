@@ -872,7 +872,7 @@ def test_undecodable_operator_rejected(
 
 
 @pytest.mark.parametrize(
-    ("operator", "shown"),
+    ("operator", "escaped"),
     [
         ("   ", "只有空白"),
         ("张三\n李四", "张三\\n李四"),
@@ -882,7 +882,7 @@ def test_undecodable_operator_rejected(
     ],
 )
 def test_unprintable_operator_rejected(
-    tmp_path: Path, db_url: str, engine: Engine, operator: str, shown: str
+    tmp_path: Path, db_url: str, engine: Engine, operator: str, escaped: str
 ) -> None:
     """A blank operator, or one with control characters, would make the audit log unreadable."""
     path = write_csv(tmp_path / "a.csv", [make_row(1)])
@@ -893,7 +893,7 @@ def test_unprintable_operator_rejected(
 
     assert result.exit_code == 2, result.output
     assert "--operator" in result.output
-    assert shown in result.output
+    assert escaped in result.output
     assert count_applications(engine) == 0
 
 
