@@ -282,3 +282,32 @@ def test_show_other_applications_status_label(db_url: str, engine: Engine) -> No
     others = output.split("该学生的其他申请：")[1]
     assert "已撤回" in others
     assert "withdrawn" not in others
+
+
+def test_search_cannot_reveal_masked_digits(db_url: str) -> None:
+    """Digits hidden by the mask never decide a match, or a search would leak them."""
+    row = make_row(7)
+    id_number = row["student_id_number"]
+    mobile = row["guardian_mobile"]
+    hidden_probes = [
+        id_number[:10],  # division code and birth year and month
+        id_number[:17],
+        id_number[-6:],
+        id_number[-12:],
+        mobile[:7],
+        mobile[-6:],
+    ]
+
+    for probe in hidden_probes:
+        code, output = run(db_url, "applicants", "search", probe, "--json")
+        assert code == 0, output
+        # A probe of digits may still equal another application's number.
+        names = [item["student_name"] for item in json.loads(output)["items"]]
+        assert row["student_name"] not in names, probe
+
+    for visible in (id_number, id_number[-4:], mobile, mobile[-4:]):
+        code, output = run(db_url, "applicants", "search", visible, "--json")
+        names = [item["student_name"] for item in json.loads(output)["items"]]
+        assert row["student_name"] in names, visible
+    code, output = run(db_url, "applicants", "search", id_number[:6], "--json")
+    assert len(json.loads(output)["items"]) == 12

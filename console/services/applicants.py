@@ -28,6 +28,11 @@ MAX_LIMIT = 10_000
 _ID_FIELDS = ("student_id_number", "guardian_id_number", "emergency_id_number")
 _MOBILE_FIELDS = ("guardian_mobile", "emergency_mobile")
 
+# Lengths, and the digits that console.rules.masking leaves visible at each end.
+ID_NUMBER_LENGTH, ID_SHOWN_PREFIX = 18, 6
+MOBILE_LENGTH, MOBILE_SHOWN_PREFIX = 11, 3
+SHOWN_SUFFIX = 4
+
 
 @dataclass(frozen=True)
 class ApplicationFilter:
@@ -65,8 +70,10 @@ def search_applications(
 ) -> list[Application]:
     """Find applications by name, ID number, mobile, application id or submission id.
 
-    A query of digits matches the start or the end of ID numbers and mobiles, so the
-    last four digits a parent reads out over the phone are enough.
+    A query of digits matches a whole ID number or mobile, or only the digits that the
+    mask shows (620402********123X, 138****5678): the last four, which a parent reads
+    out over the phone, or the start of the division code. Matching hidden digits
+    would let a search recover them one digit at a time without --unmask's audit.
     """
     term = clean_text(text).replace(" ", "").upper()
     if not term:
@@ -77,12 +84,18 @@ def search_applications(
         col(Application.external_ref) == term,
     ]
     if re.fullmatch(r"[\dX]{4,18}", term):
-        for name in (*_ID_FIELDS, *_MOBILE_FIELDS):
-            column = getattr(Application, name)
-            options += [
-                column.startswith(term, autoescape=True),
-                column.endswith(term, autoescape=True),
-            ]
+        for names, length, shown_prefix in (
+            (_ID_FIELDS, ID_NUMBER_LENGTH, ID_SHOWN_PREFIX),
+            (_MOBILE_FIELDS, MOBILE_LENGTH, MOBILE_SHOWN_PREFIX),
+        ):
+            for name in names:
+                column = getattr(Application, name)
+                if len(term) == length:
+                    options.append(column == term)
+                if len(term) <= shown_prefix:
+                    options.append(column.startswith(term, autoescape=True))
+                if len(term) <= SHOWN_SUFFIX:
+                    options.append(column.endswith(term, autoescape=True))
     if term.isdigit() and len(term) <= 9:
         options.append(col(Application.id) == int(term))
     query = select(Application).where(or_(*options))
