@@ -281,7 +281,9 @@ class Notice(SQLModel, table=True):
     kind: str  # result
     mobile: str
     text: str
-    state: str = "pending"  # pending, sending, sent, delivered, failed
+    # pending, sending, sent, delivered, failed; cancelled when the application left
+    # the season before the notice was sent
+    state: str = "pending"
     attempts: int = 0
     claim_token: str | None = (
         None  # the sender that has claimed the notice while it is "sending"

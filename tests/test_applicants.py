@@ -16,7 +16,7 @@ from wcwidth import wcswidth
 
 from console.cli import cli
 from console.db import create_schema, make_engine, session_scope
-from console.models import Application, AuditEvent, Status, Window
+from console.models import Application, AuditEvent, Notice, Status, Window
 from console.services.intake import import_rows
 from console.services.reference import load_reference
 from console.services.seasons import open_window
@@ -311,3 +311,84 @@ def test_search_cannot_reveal_masked_digits(db_url: str) -> None:
         assert row["student_name"] in names, visible
     code, output = run(db_url, "applicants", "search", id_number[:6], "--json")
     assert len(json.loads(output)["items"]) == 12
+
+
+def test_withdraw_then_resubmit_keeps_history(
+    tmp_path: Path, db_url: str, engine: Engine
+) -> None:
+    code, output = run(
+        db_url, "applicants", "withdraw", "3", "--reason", "家长申请撤回"
+    )
+
+    assert code == 0, output
+    assert "申请 3（测试2号）已撤回" in output
+    with session_scope(engine) as session:
+        withdrawn = session.get(Application, 3)
+        assert withdrawn is not None
+        assert withdrawn.status == Status.WITHDRAWN
+        assert withdrawn.status_reason == "已撤回：家长申请撤回"
+        event = session.scalars(
+            select(AuditEvent).where(AuditEvent.action == "application.withdraw")
+        ).one()
+        assert (event.actor, event.entity_id) == ("clerk", "3")
+        assert event.detail == {"reason": "家长申请撤回", "previous_status": "submitted",
+                                "cancelled_notices": 0}  # fmt: skip
+        window = session.scalars(select(Window)).one()
+
+    # The family applies again: a new application that names the withdrawn one.
+    report = import_rows(engine, [make_row(2)], window=window, source="import",
+                         actor="tester")  # fmt: skip
+    assert report.stored == 1
+    with session_scope(engine) as session:
+        again = session.scalars(
+            select(AuditEvent).where(AuditEvent.action == "application.resubmit")
+        ).one()
+        assert again.detail is not None
+        assert again.detail["previous_application"] == 3
+    code, output = run(db_url, "applicants", "show", "3")
+    assert "撤回申请" in output
+
+
+def test_withdraw_needs_reason_and_live_application(db_url: str) -> None:
+    code, output = run(db_url, "applicants", "withdraw", "3", "--reason", "  ")
+    assert code == 1
+    assert "必须说明原因" in output
+
+    assert run(db_url, "applicants", "withdraw", "3", "--reason", "家长申请")[0] == 0
+    code, output = run(db_url, "applicants", "withdraw", "3", "--reason", "再次撤回")
+    assert code == 1
+    assert "已是“已撤回”状态" in output
+    code, output = run(db_url, "applicants", "defer", "3", "--reason", "因病")
+    assert code == 1
+    assert "不能再办理缓学" in output
+
+
+def test_defer_cancels_unsent_notices(db_url: str, engine: Engine) -> None:
+    with session_scope(engine) as session:
+        for state in ("pending", "failed", "delivered"):
+            session.add(Notice(application_id=4, dedup_key=f"result:4:{state}",
+                               kind="result", mobile="13800000004", text="测试",
+                               state=state))  # fmt: skip
+
+    code, output = run(db_url, "applicants", "defer", "4", "--reason", "因病缓学一年")
+
+    assert code == 0, output
+    assert "已办理缓学" in output
+    with session_scope(engine) as session:
+        application = session.get(Application, 4)
+        assert application is not None
+        assert application.status == Status.DEFERRED
+        states = sorted(session.scalars(
+            select(Notice.state).where(Notice.application_id == 4)).all())  # fmt: skip
+    assert states == ["cancelled", "cancelled", "delivered"]
+    code, output = run(db_url, "stats", "--json")
+    assert json.loads(output)["notices"]["by_state"]["cancelled"] == 2
+
+    # A deferred child keeps the season's live application: a changed row is rejected.
+    with session_scope(engine) as session:
+        window = session.scalars(select(Window)).one()
+    changed = make_row(3, preferred_school="白银区工农路小学")
+    report = import_rows(engine, [changed], window=window, source="import",
+                         actor="tester")  # fmt: skip
+    assert (report.stored, report.rejected) == (0, 1)
+    assert "缓学" in report.errors[0].message

@@ -24,7 +24,7 @@ _REASON_WIDTH = 20
 
 @click.group("applicants")
 def applicants_group() -> None:
-    """查询申请：列表、搜索、详情。身份证号和手机号默认打码显示。"""
+    """查询申请：列表、搜索、详情；撤回申请、办理缓学。身份证号和手机号默认打码显示。"""
 
 
 @applicants_group.command("list")
@@ -223,6 +223,52 @@ def show_command(app: AppContext, key: str, unmask: bool, as_json: bool) -> None
         click.echo("\n该学生的其他申请：")
         click.echo(tabulate([[o["id"], o["status_label"], o["submitted_at"]] for o in others],
                             headers=["申请号", "状态", "申报时间"], tablefmt="simple"))  # fmt: skip
+
+
+@applicants_group.command("withdraw")
+@click.argument("key", metavar="申请号或身份证号")
+@click.option(
+    "--reason", required=True, help="撤回原因，记入审计日志，例如 家长申请撤回。"
+)
+@pass_app
+def withdraw_command(app: AppContext, key: str, reason: str) -> None:
+    """应家长要求撤回申请。撤回后该学生可以重新报名，原申请和处理记录保留。
+
+    尚未发出的录取短信随之取消。
+
+    示例：admissions applicants withdraw 12 --reason "家长申请撤回"
+    """
+    from console.services.applicants import withdraw_application
+
+    _end(app, key, reason, withdraw_application, "已撤回")
+
+
+@applicants_group.command("defer")
+@click.argument("key", metavar="申请号或身份证号")
+@click.option(
+    "--reason", required=True, help="缓学原因，记入审计日志，例如 因病缓学一年。"
+)
+@pass_app
+def defer_command(app: AppContext, key: str, reason: str) -> None:
+    """办理缓学：学生退出本年度分配，申请和处理记录保留。
+
+    尚未发出的录取短信随之取消；本年度不能再为该学生导入新的申请。
+
+    示例：admissions applicants defer 12 --reason "因病缓学一年"
+    """
+    from console.services.applicants import defer_application
+
+    _end(app, key, reason, defer_application, "已办理缓学")
+
+
+def _end(app: AppContext, key: str, reason: str, end: Any, done: str) -> None:
+    """Run a withdrawal or deferral and print its outcome."""
+    from console.db import session_scope
+
+    with session_scope(app.engine) as session:
+        application = end(session, key, actor=app.operator, reason=reason)
+        message = f"申请 {application.id}（{application.student_name}）{done}。"
+    click.echo(message)
 
 
 def _echo_summaries(summaries: list[dict[str, Any]], names: dict[str, str]) -> None:

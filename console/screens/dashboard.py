@@ -284,7 +284,10 @@ def _summary(stats: SeasonStats) -> str:
     seats = sum(school.seats for school in stats.schools)
     placed = sum(school.placed for school in stats.schools)
     delivered = stats.notices_by_state.get("delivered", 0)
-    notices = sum(stats.notices_by_state.values())
+    # A notice cancelled because its application left the season is not owed.
+    notices = sum(
+        count for state, count in stats.notices_by_state.items() if state != "cancelled"
+    )
     return (
         f"有效申请 {live}  ·  学位 {seats}  ·  已录取 {placed}"
         f"（学位使用率 {format_rate(placed / seats if seats else None)}）"

@@ -7,19 +7,23 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import func, or_
+from sqlalchemy import func, or_, update
 from sqlmodel import Session, col, select
 
 from console.errors import AdmissionsError, NotFoundError
 from console.intake.normalize import clean_text
 from console.intake.validate import LOCAL_TIME, mask_numbers_in
 from console.models import (
+    LIVE_STATUSES,
     STATUS_LABELS,
     Application,
     AuditEvent,
     Division,
+    Notice,
     School,
     Season,
+    Status,
+    utcnow,
 )
 from console.rules.masking import mask_id_number, mask_mobile
 from console.services import audit
@@ -250,3 +254,87 @@ def _status_value(text: str) -> str:
             return str(value)
     choices = "、".join(f"{value}（{label}）" for value, label in STATUS_LABELS.items())
     raise AdmissionsError(f"状态 {text} 无效，可选：{choices}")
+
+
+# Notices not yet handed to the gateway. An application that leaves the season
+# cancels them, so that no guardian gets a result that no longer holds.
+UNSENT_NOTICE_STATES = ("pending", "failed")
+CANCELLED = "cancelled"
+
+
+@dataclass(frozen=True)
+class _Ending:
+    """A way to leave the season: the status, the audit action and the wording."""
+
+    status: Status
+    action: str
+    verb: str  # staff-facing, as in 不能再{verb}
+    example: str  # an example reason
+
+
+WITHDRAWAL = _Ending(Status.WITHDRAWN, "application.withdraw", "撤回", "家长申请撤回")
+DEFERRAL = _Ending(Status.DEFERRED, "application.defer", "办理缓学", "因病缓学一年")
+
+
+def withdraw_application(
+    session: Session, key: str, *, actor: str, reason: str
+) -> Application:
+    """Withdraw an application at the family's request; the child may apply again.
+
+    Raises AdmissionsError without a reason or when the application has already
+    left the season, and NotFoundError when `key` names no application.
+    """
+    return _end_application(session, key, WITHDRAWAL, actor=actor, reason=reason)
+
+
+def defer_application(
+    session: Session, key: str, *, actor: str, reason: str
+) -> Application:
+    """Record a deferred entry (缓学): the child leaves this season's allocation.
+
+    The application stays the child's one live application of the season, so a
+    deferred child is not placed by a later import. Raises as withdraw_application.
+    """
+    return _end_application(session, key, DEFERRAL, actor=actor, reason=reason)
+
+
+def _end_application(
+    session: Session, key: str, ending: _Ending, *, actor: str, reason: str
+) -> Application:
+    text = clean_text(reason)
+    if not text:
+        raise AdmissionsError(
+            f"{ending.verb}申请必须说明原因，请用 --reason 填写，"
+            f'例如 --reason "{ending.example}"',
+            title="缺少原因",
+        )
+
+    application = get_application(session, key)
+    if application.status not in LIVE_STATUSES or application.status == Status.DEFERRED:
+        label = STATUS_LABELS.get(application.status, application.status)
+        raise AdmissionsError(
+            f"申请 {application.id} 已是“{label}”状态，不能再{ending.verb}。"
+            "如学生重新报名，请导入新的申请",
+            title="申请已结束",
+        )
+
+    previous = application.status
+    application.status = ending.status
+    application.status_reason = f"{STATUS_LABELS[ending.status]}：{text}"
+    application.updated_at = utcnow()
+    session.add(application)
+
+    cancelled = session.execute(
+        update(Notice)
+        .where(col(Notice.application_id) == application.id)
+        .where(col(Notice.state).in_(UNSENT_NOTICE_STATES))
+        .values(state=CANCELLED)
+    ).rowcount  # type: ignore[attr-defined]  # an UPDATE returns a CursorResult
+    audit.record(
+        session, actor=actor, action=ending.action, entity="application",
+        entity_id=application.id, detail={
+            "reason": text, "previous_status": previous,
+            "cancelled_notices": cancelled,
+        },
+    )  # fmt: skip
+    return application

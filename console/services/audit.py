@@ -13,6 +13,8 @@ ACTION_LABELS = {
     "application.create": "新建申请",
     "application.resubmit": "重新提交申请",
     "application.update": "更新申请",
+    "application.withdraw": "撤回申请",
+    "application.defer": "缓学",
     "applicant.unmask": "查看完整号码",
     "lookup": "政务数据查询",
     "classify": "资格核验与分批",

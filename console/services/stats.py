@@ -66,6 +66,8 @@ NOTICE_STATE_LABELS = {
     "sent": "已发送",
     "delivered": "已送达",
     "failed": "发送失败",
+    "sending": "发送中",
+    "cancelled": "已取消",
 }
 
 # Division levels of a county-level unit (区县): Baiyin has districts and counties.
