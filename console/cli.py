@@ -39,6 +39,12 @@ COMMANDS = [
 ]
 
 
+# Commands that commit their work in chunks, so that a re-run continues where an
+# interrupted one stopped. The others, but for rehearse and simulate, write in one
+# transaction or not at all.
+RESUMABLE_COMMANDS = frozenset({"init", "import", "pull", "lookup", "classify", "notify"})
+
+
 class AdmissionsGroup(click.Group):
     """Turns expected failures into a one-line Chinese message and a non-zero exit code.
 
@@ -69,8 +75,12 @@ class AdmissionsGroup(click.Group):
         except KeyboardInterrupt:
             if ctx.invoked_subcommand == "rehearse":
                 hint = "演练不能续跑，请重新运行 admissions rehearse。"
-            else:
+            elif ctx.invoked_subcommand in RESUMABLE_COMMANDS:
                 hint = "已提交的部分已保存；重新运行同一命令即可从中断处继续。"
+            elif ctx.invoked_subcommand == "simulate":
+                hint = ""  # Ctrl-C is how the simulator's services are stopped
+            else:
+                hint = "本命令在一个事务中保存，中断时没有保存任何部分结果。"
             click.echo(f"\n已中断。{hint}", err=True)
             raise click.exceptions.Exit(130) from None
 

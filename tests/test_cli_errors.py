@@ -246,3 +246,29 @@ def test_service_address_accepts_loopback_url(tmp_path: Path) -> None:
 
     assert code == 0, output
     assert "申请 0 份" in output
+
+
+def test_ctrl_c_stops_simulator_without_hint(tmp_path: Path) -> None:
+    """Ctrl-C is how staff stop the simulator: no word about saved or lost work."""
+    import signal
+    import subprocess
+    import sys
+
+    from simulator.families import generate_families, write_registry
+
+    registry = tmp_path / "registry.json"
+    write_registry(generate_families(county_code="620402", count=3, seed=1, year=2025),
+                   registry)  # fmt: skip
+    admissions = Path(sys.executable).parent / "admissions"
+    process = subprocess.Popen(
+        [str(admissions), "simulate", "serve", "--registry", str(registry),
+         "--port", "0"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=tmp_path,
+    )  # fmt: skip
+    assert process.stdout is not None
+    assert "模拟服务已启动" in process.stdout.readline()
+    process.send_signal(signal.SIGINT)
+    _, err = process.communicate(timeout=30)
+
+    assert "已中断。" in err
+    assert "保存" not in err
