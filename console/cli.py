@@ -42,7 +42,9 @@ COMMANDS = [
 # Commands that commit their work in chunks, so that a re-run continues where an
 # interrupted one stopped. The others, but for rehearse and simulate, write in one
 # transaction or not at all.
-RESUMABLE_COMMANDS = frozenset({"init", "import", "pull", "lookup", "classify", "notify"})
+RESUMABLE_COMMANDS = frozenset(
+    {"init", "import", "pull", "lookup", "classify", "notify"}
+)
 
 
 class AdmissionsGroup(click.Group):

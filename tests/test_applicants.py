@@ -392,3 +392,27 @@ def test_defer_cancels_unsent_notices(db_url: str, engine: Engine) -> None:
                          actor="tester")  # fmt: skip
     assert (report.stored, report.rejected) == (0, 1)
     assert "缓学" in report.errors[0].message
+
+
+def test_reject_records_reason_and_allows_new_application(
+    db_url: str, engine: Engine
+) -> None:
+    code, output = run(
+        db_url, "applicants", "reject", "5", "--reason", "房产证明与登记信息不符"
+    )
+
+    assert code == 0, output
+    assert "已不予受理" in output
+    with session_scope(engine) as session:
+        rejected = session.get(Application, 5)
+        assert rejected is not None
+        assert rejected.status == Status.REJECTED
+        assert rejected.status_reason == "不予受理：房产证明与登记信息不符"
+        window = session.scalars(select(Window)).one()
+    code, output = run(db_url, "applicants", "reject", "5", "--reason", "再次")
+    assert code == 1
+    assert "不能再作不予受理处理" in output
+    # With corrected documents the child applies again.
+    report = import_rows(engine, [make_row(4)], window=window, source="import",
+                         actor="tester")  # fmt: skip
+    assert report.stored == 1

@@ -24,7 +24,7 @@ _REASON_WIDTH = 20
 
 @click.group("applicants")
 def applicants_group() -> None:
-    """查询申请：列表、搜索、详情；撤回申请、办理缓学。身份证号和手机号默认打码显示。"""
+    """查询申请：列表、搜索、详情；撤回、缓学、不予受理。身份证号和手机号默认打码显示。"""
 
 
 @applicants_group.command("list")
@@ -259,6 +259,24 @@ def defer_command(app: AppContext, key: str, reason: str) -> None:
     from console.services.applicants import defer_application
 
     _end(app, key, reason, defer_application, "已办理缓学")
+
+
+@applicants_group.command("reject")
+@click.argument("key", metavar="申请号或身份证号")
+@click.option(
+    "--reason", required=True, help="不予受理的原因，记入审计日志并写入状态说明。"
+)
+@pass_app
+def reject_command(app: AppContext, key: str, reason: str) -> None:
+    """教育局决定不予受理一份申请（例如材料与登记信息不符）。
+
+    原因记入审计日志；尚未发出的录取短信随之取消；学生可补正材料后重新报名。
+
+    示例：admissions applicants reject 12 --reason "房产证明与登记信息不符"
+    """
+    from console.services.applicants import reject_application
+
+    _end(app, key, reason, reject_application, "已不予受理")
 
 
 def _end(app: AppContext, key: str, reason: str, end: Any, done: str) -> None:

@@ -268,12 +268,15 @@ class _Ending:
 
     status: Status
     action: str
-    verb: str  # staff-facing, as in 不能再{verb}
+    verb: str  # staff-facing, as in {verb}必须说明原因 and 不能再{verb}
     example: str  # an example reason
 
 
 WITHDRAWAL = _Ending(Status.WITHDRAWN, "application.withdraw", "撤回", "家长申请撤回")
 DEFERRAL = _Ending(Status.DEFERRED, "application.defer", "办理缓学", "因病缓学一年")
+REJECTION = _Ending(
+    Status.REJECTED, "application.reject", "作不予受理处理", "房产证明与登记信息不符"
+)
 
 
 def withdraw_application(
@@ -298,13 +301,24 @@ def defer_application(
     return _end_application(session, key, DEFERRAL, actor=actor, reason=reason)
 
 
+def reject_application(
+    session: Session, key: str, *, actor: str, reason: str
+) -> Application:
+    """Reject an application (不予受理) on the bureau's decision, with the reason.
+
+    The child may apply again with corrected documents. Raises as
+    withdraw_application.
+    """
+    return _end_application(session, key, REJECTION, actor=actor, reason=reason)
+
+
 def _end_application(
     session: Session, key: str, ending: _Ending, *, actor: str, reason: str
 ) -> Application:
     text = clean_text(reason)
     if not text:
         raise AdmissionsError(
-            f"{ending.verb}申请必须说明原因，请用 --reason 填写，"
+            f"{ending.verb}必须说明原因，请用 --reason 填写，"
             f'例如 --reason "{ending.example}"',
             title="缺少原因",
         )

@@ -15,6 +15,7 @@ ACTION_LABELS = {
     "application.update": "更新申请",
     "application.withdraw": "撤回申请",
     "application.defer": "缓学",
+    "application.reject": "不予受理",
     "applicant.unmask": "查看完整号码",
     "lookup": "政务数据查询",
     "classify": "资格核验与分批",
