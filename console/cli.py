@@ -29,6 +29,7 @@ COMMANDS = [
     ("importing", "import_command"),
     ("pull", "pull_command"),
     ("applicants", "applicants_group"),
+    ("review", "review_group"),
     ("lookup", "lookup_command"),
     ("classify", "classify_command"),
     ("allocate", "allocate_group"),

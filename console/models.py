@@ -231,6 +231,44 @@ class Lookup(SQLModel, table=True):
     response: dict | None = Field(default=None, sa_column=Column(JSON))
 
 
+class ReviewItem(SQLModel, table=True):
+    """One application in a bureau review queue, claimed by one reviewer at a time.
+
+    Queues: "exception" (a lookup mismatch to check on paper) and "batch_c" (a
+    policy-guaranteed child whose school the bureau decides). An item is open,
+    claimed by a reviewer under a lease, or decided with its reviewer, time and
+    reason.
+    """
+
+    __table_args__ = (
+        # One undecided item per application and queue, even when reviewers race.
+        Index(
+            "uq_reviewitem_open",
+            "application_id",
+            "queue",
+            unique=True,
+            sqlite_where=text("state != 'decided'"),
+            postgresql_where=text("state != 'decided'"),
+        ),
+        Index("ix_reviewitem_queue_state", "queue", "state"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    application_id: int = Field(foreign_key="application.id")
+    queue: str
+    state: str = "open"  # open, claimed, decided
+    claim_token: str | None = None
+    claimed_by: str | None = None
+    claimed_at: datetime | None = None
+    decision: str | None = None  # accept, reject or assign
+    batch: str | None = None
+    school_code: str | None = None
+    reason: str = ""
+    decided_by: str | None = None
+    decided_at: datetime | None = None
+    created_at: datetime = Field(default_factory=utcnow)
+
+
 class AllocationRun(SQLModel, table=True):
     id: int | None = Field(default=None, primary_key=True)
     season_id: int = Field(foreign_key="season.id")

@@ -312,10 +312,19 @@ def reject_application(
     return _end_application(session, key, REJECTION, actor=actor, reason=reason)
 
 
+def clean_reason(reason: str) -> str:
+    """Return a staff-typed reason with its whitespace collapsed.
+
+    Unlike imported values, a reason keeps its full-width punctuation: NFKC would
+    turn "，" into ",".
+    """
+    return " ".join(reason.split())
+
+
 def _end_application(
     session: Session, key: str, ending: _Ending, *, actor: str, reason: str
 ) -> Application:
-    text = clean_text(reason)
+    text = clean_reason(reason)
     if not text:
         raise AdmissionsError(
             f"{ending.verb}必须说明原因，请用 --reason 填写，"

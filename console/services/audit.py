@@ -16,6 +16,7 @@ ACTION_LABELS = {
     "application.withdraw": "撤回申请",
     "application.defer": "缓学",
     "application.reject": "不予受理",
+    "review.decide": "审核决定",
     "applicant.unmask": "查看完整号码",
     "lookup": "政务数据查询",
     "classify": "资格核验与分批",

@@ -1,0 +1,269 @@
+"""The bureau's review queues on a real SQLite file, with reviewers racing.
+
+Every name, ID number and mobile here is made up.
+"""
+
+from __future__ import annotations
+
+import threading
+import uuid
+from collections import Counter
+from collections.abc import Iterator
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+from sqlalchemy import text
+from sqlalchemy.engine import Engine
+from sqlalchemy.exc import OperationalError
+from sqlmodel import Session, col, select
+
+from console.cli import cli
+from console.db import create_schema, make_engine, session_scope
+from console.errors import AdmissionsError
+from console.models import Application, AuditEvent, ReviewItem, Status, Window, utcnow
+from console.services.intake import import_rows
+from console.services.reference import load_reference
+from console.services.review import claim_next, decide, sync_queue
+from console.services.seasons import open_window
+from tests.test_import_files import make_row
+
+EXCEPTIONS = 12
+SCHOOL = "620402P01"
+
+
+@pytest.fixture
+def db_url(tmp_path: Path) -> str:
+    """A season with twelve exceptions and one batch C child, as classify leaves them."""
+    url = f"sqlite:///{tmp_path / 'season.db'}"
+    engine = make_engine(url)
+    create_schema(engine)
+    fill_season(engine)
+    engine.dispose()
+    return url
+
+
+def fill_season(engine: Engine) -> None:
+    """Open the window and store the applications, as classify leaves them."""
+    with session_scope(engine) as session:
+        load_reference(session)
+        open_window(session, year=2025, county_code="620402", actor="tester")
+        window = session.scalars(select(Window)).one()
+    import_rows(engine, [make_row(i) for i in range(EXCEPTIONS + 2)], window=window,
+                source="import", actor="tester")  # fmt: skip
+    with session_scope(engine) as session:
+        for application in session.exec(select(Application)).all():
+            if application.id is not None and application.id <= EXCEPTIONS:
+                application.status = Status.EXCEPTION
+                application.status_reason = "学生姓名与户籍登记不一致"
+            elif application.id == EXCEPTIONS + 1:
+                application.status = Status.CLASSIFIED
+                application.batch = "C"
+                application.zone_school_code = application.preferred_school_code
+            session.add(application)
+
+
+@pytest.fixture
+def engine(db_url: str) -> Engine:
+    return make_engine(db_url)
+
+
+POSTGRES_URL = "postgresql://postgres@127.0.0.1:5432/test"
+
+
+@pytest.fixture
+def postgres_engine() -> Iterator[Engine]:
+    """The same season in a schema of its own on the PostgreSQL server."""
+    schema = f"review_{uuid.uuid4().hex[:12]}"
+    admin = make_engine(POSTGRES_URL)
+    try:
+        with admin.begin() as connection:
+            connection.execute(text(f'CREATE SCHEMA "{schema}"'))
+    except OperationalError as error:
+        pytest.skip(f"PostgreSQL at 127.0.0.1:5432 is not reachable: {error}")
+    engine = make_engine(f"{POSTGRES_URL}?options=-csearch_path%3D{schema}")
+    try:
+        create_schema(engine)
+        fill_season(engine)
+        yield engine
+    finally:
+        engine.dispose()
+        with admin.begin() as connection:
+            connection.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
+        admin.dispose()
+
+
+def season_id(engine: Engine) -> int:
+    with Session(engine) as session:
+        window = session.exec(select(Window)).one()
+        return window.season_id
+
+
+def race_reviewers(engine: Engine) -> None:
+    """Let four reviewers empty the exception queue at once; each item once."""
+    season = season_id(engine)
+    decided: list[tuple[str, int]] = []
+    errors: list[BaseException] = []
+
+    def reviewer(name: str) -> None:
+        try:
+            while True:
+                claimed = claim_next(engine, season_id=season, county_code="620402",
+                                     queue="exception", reviewer=name)  # fmt: skip
+                if claimed is None:
+                    return
+                item, _application = claimed
+                assert item.id is not None
+                decide(engine, item.id, reviewer=name, accept=False,
+                       reason="材料与登记信息不符")  # fmt: skip
+                decided.append((name, item.id))
+        except BaseException as exc:  # noqa: BLE001 - surfaced by the assert below
+            errors.append(exc)
+
+    threads = [
+        threading.Thread(target=reviewer, args=(f"审核员{n}",)) for n in range(4)
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+    assert errors == []
+    items = Counter(item_id for _name, item_id in decided)
+    assert len(items) == EXCEPTIONS
+    assert max(items.values()) == 1
+    with Session(engine) as session:
+        rows = session.exec(select(ReviewItem)).all()
+        assert {row.state for row in rows} == {"decided"}
+        assert all(row.decided_by and row.decided_at and row.reason for row in rows)
+        statuses = Counter(session.exec(select(Application.status)).all())
+    assert statuses[Status.REJECTED] == EXCEPTIONS
+
+
+def test_racing_reviewers_never_share_an_item(engine: Engine) -> None:
+    race_reviewers(engine)
+
+
+@pytest.mark.postgres
+def test_racing_reviewers_on_postgres(postgres_engine: Engine) -> None:
+    race_reviewers(postgres_engine)
+
+
+def test_accept_classifies_with_batch_and_school(engine: Engine) -> None:
+    season = season_id(engine)
+    claimed = claim_next(engine, season_id=season, county_code="620402",
+                         queue="exception", reviewer="审核员甲")  # fmt: skip
+    assert claimed is not None
+    item, application = claimed
+    assert item.id is not None
+
+    decide(engine, item.id, reviewer="审核员甲", accept=True, batch="D",
+           school_code=SCHOOL, reason="已核对户口簿原件，姓名为登记错误")  # fmt: skip
+
+    with Session(engine) as session:
+        stored = session.get(Application, application.id)
+        assert stored is not None
+        assert stored.status == Status.CLASSIFIED
+        assert stored.batch == "D"
+        assert stored.zone_school_code == SCHOOL
+        assert "已核对户口簿原件，姓名为登记错误" in stored.batch_reason
+        event = session.exec(
+            select(AuditEvent).where(AuditEvent.action == "review.decide")
+        ).one()
+    assert event.actor == "审核员甲"
+    assert event.entity_id == str(application.id)
+    assert event.detail is not None
+    assert (event.detail["decision"], event.detail["batch"]) == ("accept", "D")
+
+
+def test_decide_needs_own_claim_reason_and_valid_school(engine: Engine) -> None:
+    season = season_id(engine)
+    claimed = claim_next(engine, season_id=season, county_code="620402",
+                         queue="exception", reviewer="审核员甲")  # fmt: skip
+    assert claimed is not None
+    item_id = claimed[0].id
+    assert item_id is not None
+
+    with pytest.raises(AdmissionsError, match="正由 审核员甲 审核"):
+        decide(engine, item_id, reviewer="审核员乙", accept=False, reason="不符")
+    with pytest.raises(AdmissionsError, match="必须说明原因"):
+        decide(engine, item_id, reviewer="审核员甲", accept=False, reason="  ")
+    with pytest.raises(AdmissionsError, match="不是本区县本学段的学校"):
+        decide(engine, item_id, reviewer="审核员甲", accept=True, batch="A",
+               school_code="620403P01", reason="已核对")  # fmt: skip
+    with pytest.raises(AdmissionsError, match="--batch"):
+        decide(engine, item_id, reviewer="审核员甲", accept=True, school_code=SCHOOL,
+               reason="已核对")  # fmt: skip
+    # A reviewer who runs next again gets the same item, not a second one.
+    again = claim_next(engine, season_id=season, county_code="620402",
+                       queue="exception", reviewer="审核员甲")  # fmt: skip
+    assert again is not None
+    assert again[0].id == item_id
+
+
+def test_expired_claim_taken_over(engine: Engine) -> None:
+    season = season_id(engine)
+    first = claim_next(engine, season_id=season, county_code="620402",
+                       queue="exception", reviewer="审核员甲")  # fmt: skip
+    assert first is not None
+    with Session(engine) as session:
+        for item in session.exec(select(ReviewItem)).all():
+            if item.state == "claimed":
+                item.claimed_at = utcnow() - timedelta(hours=1)
+            else:  # only the abandoned item is left to take
+                item.state = "decided"
+            session.add(item)
+        session.commit()
+
+    taken = claim_next(engine, season_id=season, county_code="620402",
+                       queue="exception", reviewer="审核员乙")  # fmt: skip
+
+    assert taken is not None
+    assert taken[0].id == first[0].id
+    assert taken[0].claimed_by == "审核员乙"
+
+
+def test_batch_c_child_gets_one_item(engine: Engine) -> None:
+    season = season_id(engine)
+    assert sync_queue(engine, season_id=season, county_code="620402",
+                      queue="batch_c") == 1  # fmt: skip
+    claimed = claim_next(engine, season_id=season, county_code="620402",
+                         queue="batch_c", reviewer="审核员甲")  # fmt: skip
+    assert claimed is not None
+    item, application = claimed
+    assert item.id is not None
+
+    decide(engine, item.id, reviewer="审核员甲", accept=True, batch="C",
+           school_code="620402P02", reason="现役军人子女，安排至驻地附近学校")  # fmt: skip
+
+    assert sync_queue(engine, season_id=season, county_code="620402",
+                      queue="batch_c") == 0  # fmt: skip
+    with Session(engine) as session:
+        stored = session.get(Application, application.id)
+        assert stored is not None
+        assert (stored.batch, stored.zone_school_code) == ("C", "620402P02")
+        open_items = session.exec(
+            select(ReviewItem).where(
+                col(ReviewItem.state) != "decided", ReviewItem.queue == "batch_c"
+            )  # fmt: skip
+        ).all()
+    assert open_items == []
+
+
+def test_review_commands_mask_numbers(db_url: str) -> None:
+    runner = CliRunner()
+    base = ["--db", db_url, "--operator", "审核员甲", "review"]
+
+    listed = runner.invoke(cli, [*base, "list", "--county", "白银区"])
+    shown = runner.invoke(cli, [*base, "next", "--county", "白银区"])
+    decided = runner.invoke(cli, [*base, "decide", "1", "--reject", "--reason",
+                                  "户籍信息不符"])  # fmt: skip
+
+    assert listed.exit_code == 0, listed.output
+    assert f"异常待审：共 {EXCEPTIONS} 项" in listed.output
+    assert shown.exit_code == 0, shown.output
+    assert "********" in shown.output
+    assert make_row(0)["student_id_number"] not in shown.output + listed.output
+    assert decided.exit_code == 0, decided.output
+    assert "不予受理" in decided.output
