@@ -25,7 +25,7 @@ from console.errors import AdmissionsError
 from console.models import Application, AuditEvent, ReviewItem, Status, Window, utcnow
 from console.services.intake import import_rows
 from console.services.reference import load_reference
-from console.services.review import claim_next, decide, sync_queue
+from console.services.review import claim_next, decide, list_items, sync_queue
 from console.services.seasons import open_window
 from tests.test_import_files import make_row
 
@@ -267,3 +267,53 @@ def test_review_commands_mask_numbers(db_url: str) -> None:
     assert make_row(0)["student_id_number"] not in shown.output + listed.output
     assert decided.exit_code == 0, decided.output
     assert "不予受理" in decided.output
+
+
+def test_school_confirms_or_returns_its_children(engine: Engine) -> None:
+    season = season_id(engine)
+    with Session(engine) as session:
+        for application in session.exec(select(Application)).all():
+            if application.id in (1, 2, 3):
+                application.status = Status.CLASSIFIED
+                application.batch = "A"
+                application.zone_school_code = (
+                    SCHOOL if application.id < 3 else "620402P02"
+                )
+                session.add(application)
+        session.commit()
+
+    with pytest.raises(AdmissionsError, match="--school"):
+        claim_next(engine, season_id=season, county_code="620402", queue="school",
+                   reviewer="人民路小学")  # fmt: skip
+    first = claim_next(engine, season_id=season, county_code="620402", queue="school",
+                       reviewer="人民路小学", school_code=SCHOOL)  # fmt: skip
+    assert first is not None
+    assert first[1].zone_school_code == SCHOOL
+    assert first[0].id is not None
+    decide(engine, first[0].id, reviewer="人民路小学", accept=True, reason="已核对住址")
+    second = claim_next(engine, season_id=season, county_code="620402", queue="school",
+                        reviewer="人民路小学", school_code=SCHOOL)  # fmt: skip
+    assert second is not None
+    assert second[0].id is not None
+    with pytest.raises(AdmissionsError, match="不改批次和学校"):
+        decide(engine, second[0].id, reviewer="人民路小学", accept=True, batch="B",
+               reason="改批次")  # fmt: skip
+    decide(engine, second[0].id, reviewer="人民路小学", accept=False,
+           reason="该户实际住在公园路片区")  # fmt: skip
+
+    # Only the two children of this school were in its queue.
+    assert claim_next(engine, season_id=season, county_code="620402", queue="school",
+                      reviewer="人民路小学", school_code=SCHOOL) is None  # fmt: skip
+    with Session(engine) as session:
+        confirmed = session.get(Application, first[1].id)
+        returned = session.get(Application, second[1].id)
+        assert confirmed is not None and returned is not None
+        assert confirmed.status == Status.CLASSIFIED
+        assert returned.status == Status.EXCEPTION
+        assert "该户实际住在公园路片区" in returned.status_reason
+    # The returned child is now in the bureau's exception queue.
+    sync_queue(engine, season_id=season, county_code="620402", queue="exception")
+    with Session(engine) as session:
+        queued = list_items(session, season_id=season, county_code="620402",
+                            queue="exception")  # fmt: skip
+    assert second[1].id in {application.id for _item, application in queued}

@@ -17,26 +17,38 @@ from console.context import AppContext
 
 _QUEUE_OPTION = click.option(
     "--queue",
-    type=click.Choice(["exception", "batch_c"]),
+    type=click.Choice(["exception", "batch_c", "school"]),
     default="exception",
     show_default=True,
-    help="审核队列：exception 异常待审，batch_c C类入学审核。",
+    help="审核队列：exception 异常待审，batch_c C类入学审核，school 学校片区确认。",
+)
+_SCHOOL_OPTION = click.option(
+    "--school",
+    "school_code",
+    default=None,
+    help="学校片区确认队列的学校代码，例如 620402P01。",
 )
 
 
 @click.group("review")
 def review_group() -> None:
-    """教育局审核队列：异常申请人工核验，C类学生确定学校。多人同时审核互不重复。"""
+    """审核队列：教育局核验异常申请、确定C类学生学校，学校确认片区内学生。多人同时审核互不重复。"""
 
 
 @review_group.command("list")
 @county_option()
 @season_option()
 @_QUEUE_OPTION
+@_SCHOOL_OPTION
 @json_option()
 @pass_app
 def list_command(
-    app: AppContext, county: str, season_year: int | None, queue: str, as_json: bool
+    app: AppContext,
+    county: str,
+    season_year: int | None,
+    queue: str,
+    school_code: str | None,
+    as_json: bool,
 ) -> None:
     """列出一个审核队列的各项及其状态（待领取、审核中、已决定）。
 
@@ -47,9 +59,9 @@ def list_command(
     from console.db import session_scope
     from console.rules.masking import mask_id_number
     from console.services.review import (
-        DECISION_LABELS,
         QUEUES,
         STATE_LABELS,
+        decision_label,
         list_items,
         sync_queue,
     )
@@ -60,7 +72,8 @@ def list_command(
     assert season_id is not None
     sync_queue(app.engine, season_id=season_id, county_code=county, queue=queue)
     with session_scope(app.engine) as session:
-        rows = list_items(session, season_id=season_id, county_code=county, queue=queue)
+        rows = list_items(session, season_id=season_id, county_code=county,
+                          queue=queue, school_code=school_code)  # fmt: skip
         data: list[dict[str, Any]] = [
             {
                 "item": item.id,
@@ -91,7 +104,7 @@ def list_command(
             row["item"], row["application"], row["student_name"],
             row["student_id_number"],
             STATE_LABELS.get(row["state"], row["state"]), row["reviewer"],
-            DECISION_LABELS.get(row["decision"] or "", ""),
+            decision_label(queue, row["decision"]),
             _shorten(row["reason"], 30),
         ]
         for row in data
@@ -104,10 +117,16 @@ def list_command(
 @county_option()
 @season_option()
 @_QUEUE_OPTION
+@_SCHOOL_OPTION
 @json_option()
 @pass_app
 def next_command(
-    app: AppContext, county: str, season_year: int | None, queue: str, as_json: bool
+    app: AppContext,
+    county: str,
+    season_year: int | None,
+    queue: str,
+    school_code: str | None,
+    as_json: bool,
 ) -> None:
     """领取队列中的下一项并显示申请信息；已领取未决定的项会再次显示。
 
@@ -123,7 +142,7 @@ def next_command(
     assert season_id is not None
     claimed = claim_next(
         app.engine, season_id=season_id, county_code=county, queue=queue,
-        reviewer=app.operator,
+        reviewer=app.operator, school_code=school_code,
     )  # fmt: skip
     if claimed is None:
         if as_json:
@@ -151,6 +170,12 @@ def next_command(
     width = max(len(label) for label, _ in fields)
     for label, value in fields:
         click.echo(f"  {label}{'　' * (width - len(label))}  {value}")
+    if queue == "school":
+        click.echo(
+            f'确认：admissions review decide {item.id} --accept --reason "已核对住址"\n'
+            f'退回教育局：admissions review decide {item.id} --reject --reason "原因"'
+        )
+        return
     click.echo(
         f"通过：admissions review decide {item.id} --accept --batch 批次 "
         '--school 学校代码 --reason "核验情况"\n'
@@ -160,8 +185,10 @@ def next_command(
 
 @review_group.command("decide")
 @click.argument("item_id", type=int, metavar="审核项编号")
-@click.option("--accept", "decision", flag_value="accept", help="通过审核并分批。")
-@click.option("--reject", "decision", flag_value="reject", help="不予受理该申请。")
+@click.option("--accept", "decision", flag_value="accept",
+              help="通过审核并分批；学校片区确认队列中为确认。")  # fmt: skip
+@click.option("--reject", "decision", flag_value="reject",
+              help="不予受理该申请；学校片区确认队列中为退回教育局。")  # fmt: skip
 @click.option("--batch", type=click.Choice(["A", "B", "C", "D", "E"]), default=None,
               help="通过时的批次。")  # fmt: skip
 @click.option(
@@ -183,7 +210,7 @@ def decide_command(
 
     示例：admissions review decide 3 --accept --batch A --school 620402P01 --reason "已核对房产证原件"
     """
-    from console.services.review import DECISION_LABELS, decide
+    from console.services.review import decide, decision_label
 
     if decision is None:
         raise click.UsageError("请用 --accept 或 --reject 给出决定。")
@@ -194,8 +221,8 @@ def decide_command(
     if as_json:
         echo_json(_decision_data(item, application))
         return
-    outcome = DECISION_LABELS[decision]
-    if decision == "accept":
+    outcome = decision_label(item.queue, decision)
+    if decision == "accept" and item.queue != "school":
         outcome += f"，{item.batch}类，录取依据学校 {item.school_code}"
     click.echo(f"审核项 {item.id}（申请 {application.id}）：{outcome}。")
 

@@ -2,7 +2,9 @@
 
 An application enters the "exception" queue when a lookup mismatch stopped its
 classification, and the "batch_c" queue when it was classified as a
-policy-guaranteed child, whose school the bureau decides. Reviewers claim one
+policy-guaranteed child, whose school the bureau decides. The "school" queue
+holds each school's in-zone children of batches A, B, D and E: the school
+confirms each one, or returns it to the bureau as an exception with its reason. Reviewers claim one
 item at a time with an atomic UPDATE that sets a token, so that several
 reviewers working at once never get the same item. A claim older than LEASE may
 be taken over. Every decision records the reviewer, the time and the reason,
@@ -37,12 +39,20 @@ from console.services.applicants import clean_reason, reject_application
 log = logging.getLogger(__name__)
 
 # Queue keys and their staff-facing names.
-QUEUES = {"exception": "异常待审", "batch_c": "C类入学审核"}
+QUEUES = {"exception": "异常待审", "batch_c": "C类入学审核", "school": "学校片区确认"}
 # A claim older than this may be taken by another reviewer.
 LEASE = timedelta(minutes=15)
 BATCHES = ("A", "B", "C", "D", "E")
 STATE_LABELS = {"open": "待领取", "claimed": "审核中", "decided": "已决定"}
 DECISION_LABELS = {"accept": "通过", "reject": "不予受理"}
+# A school confirms its in-zone children or returns them to the bureau.
+SCHOOL_DECISION_LABELS = {"accept": "确认", "reject": "退回教育局"}
+
+
+def decision_label(queue: str, decision: str | None) -> str:
+    """Return the staff-facing name of a decision in `queue`."""
+    labels = SCHOOL_DECISION_LABELS if queue == "school" else DECISION_LABELS
+    return labels.get(decision or "", "")
 
 
 @dataclass
@@ -59,9 +69,27 @@ def _needs_review(queue: str) -> Any:
     """Return the condition of the applications that belong in `queue`."""
     if queue == "exception":
         return col(Application.status) == Status.EXCEPTION
+    if queue == "school":
+        return and_(
+            col(Application.status) == Status.CLASSIFIED,
+            col(Application.batch).in_(["A", "B", "D", "E"]),
+            col(Application.zone_school_code).is_not(None),
+        )
     return and_(
         col(Application.status) == Status.CLASSIFIED, col(Application.batch) == "C"
     )
+
+
+def _school_scope(queue: str, school_code: str | None) -> Any:
+    """Return the condition that narrows the school queue to one school."""
+    if queue != "school":
+        return True
+    if not school_code:
+        raise AdmissionsError(
+            "学校片区确认队列须用 --school 指定学校代码，例如 --school 620402P01",
+            title="缺少学校",
+        )
+    return col(Application.zone_school_code) == school_code
 
 
 def _check_queue(queue: str) -> None:
@@ -73,8 +101,9 @@ def _check_queue(queue: str) -> None:
 def sync_queue(engine: Engine, *, season_id: int, county_code: str, queue: str) -> int:
     """Add an open item for each application of the county that needs review.
 
-    An exception gets a new item unless it has an undecided one; a batch C child
-    gets one item only, because the school decided for it is final. Returns the items added.
+    An exception gets a new item unless it has an undecided one. A batch C child
+    and an in-zone child of a school get one item only, because the decision on
+    them is final. Returns the items added.
     Two reviewers syncing at once may both try to add an item; the unique index
     keeps one, and the other sync leaves the queue to it.
     """
@@ -128,10 +157,19 @@ def queue_summaries(
 
 
 def list_items(
-    session: Session, *, season_id: int, county_code: str, queue: str
+    session: Session,
+    *,
+    season_id: int,
+    county_code: str,
+    queue: str,
+    school_code: str | None = None,
 ) -> list[tuple[ReviewItem, Application]]:
-    """Return the items of a queue with their applications, oldest first."""
+    """Return the items of a queue with their applications, oldest first.
+
+    The school queue needs `school_code`, and lists that school's items.
+    """
     _check_queue(queue)
+    one_school = _school_scope(queue, school_code)
     rows = session.exec(
         select(ReviewItem, Application)
         .join(Application, col(Application.id) == ReviewItem.application_id)
@@ -139,6 +177,7 @@ def list_items(
             ReviewItem.queue == queue,
             Application.season_id == season_id,
             Application.county_code == county_code,
+            one_school,
         )
         .order_by(col(ReviewItem.id))
     ).all()
@@ -146,18 +185,28 @@ def list_items(
 
 
 def claim_next(
-    engine: Engine, *, season_id: int, county_code: str, queue: str, reviewer: str
+    engine: Engine,
+    *,
+    season_id: int,
+    county_code: str,
+    queue: str,
+    reviewer: str,
+    school_code: str | None = None,
 ) -> tuple[ReviewItem, Application] | None:
     """Claim the next item of the queue for `reviewer` and return it, or None.
+
+    The school queue needs `school_code`, and gives that school's items only.
 
     A reviewer who has claimed an item and not decided it gets it again, so running
     the command twice does not take a second item.
     """
+    one_school = _school_scope(queue, school_code)
     sync_queue(engine, season_id=season_id, county_code=county_code, queue=queue)
     in_scope = select(Application.id).where(
         Application.season_id == season_id,
         Application.county_code == county_code,
         _needs_review(queue),
+        one_school,
     )
     with Session(engine) as session:
         held = session.exec(
@@ -271,7 +320,16 @@ def decide(
             )
         application = session.get(Application, item.application_id)
         assert application is not None and application.id is not None
-        if accept:
+        if item.queue == "school" and (batch or school_code):
+            raise AdmissionsError(
+                "学校片区确认只能确认或退回教育局，不改批次和学校；"
+                "请去掉 --batch 和 --school，如需改动请退回教育局",
+                title="学校不能改批次",
+            )
+        if item.queue == "school":
+            _school_decision(session, application, reviewer, text, accept=accept)
+            batch, school_code = application.batch, application.zone_school_code
+        elif accept:
             _accept(session, application, item, reviewer, text, batch, school_code)
         else:
             reject_application(
@@ -299,6 +357,24 @@ def decide(
         session.expunge(item)
         session.expunge(application)
         return item, application
+
+
+def _school_decision(
+    session: Session,
+    application: Application,
+    reviewer: str,
+    reason: str,
+    *,
+    accept: bool,
+) -> None:
+    """Confirm an in-zone child, or return it to the bureau as an exception."""
+    if accept:
+        return
+    application.status = Status.EXCEPTION
+    application.status_reason = f"学校退回（{reviewer}）：{reason}"
+    application.batch = None
+    application.updated_at = utcnow()
+    session.add(application)
 
 
 def _accept(
