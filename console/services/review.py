@@ -3,7 +3,7 @@
 An application enters the "exception" queue when a lookup mismatch stopped its
 classification, and the "batch_c" queue when it was classified as a
 policy-guaranteed child, whose school the bureau decides. The "school" queue
-holds each school's in-zone children of batches A, B, D and E: the school
+contains each school's in-zone children of batches A, B, D and E: the school
 confirms each one, or returns it to the bureau as an exception with its reason. Reviewers claim one
 item at a time with an atomic UPDATE that sets a token, so that several
 reviewers working at once never get the same item. A claim older than LEASE may
