@@ -330,3 +330,15 @@ async def test_file_not_database_dialog(tmp_path: Path) -> None:
         assert "notes.db" in app.screen.error_message
         assert "不是招生控制台的 SQLite 数据库" in app.screen.error_message
         assert "file is not a database" not in app.screen.error_message
+
+
+async def test_review_queue_panel(db_path: Path) -> None:
+    app = make_app(db_path)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        reviews = table(app, "#review-table")
+
+        assert reviews.row_count == 3
+        assert reviews.row_texts("exception")[0] == "异常待审"
+        assert reviews.row_texts("batch_c")[0] == "C类入学审核"
+        assert reviews.row_texts("school")[0] == "学校片区确认"

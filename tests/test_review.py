@@ -27,6 +27,7 @@ from console.services.intake import import_rows
 from console.services.reference import load_reference
 from console.services.review import claim_next, decide, list_items, sync_queue
 from console.services.seasons import open_window
+from console.services.stats import season_stats
 from tests.test_import_files import make_row
 
 EXCEPTIONS = 12
@@ -317,3 +318,22 @@ def test_school_confirms_or_returns_its_children(engine: Engine) -> None:
         queued = list_items(session, season_id=season, county_code="620402",
                             queue="exception")  # fmt: skip
     assert second[1].id in {application.id for _item, application in queued}
+
+
+def test_stats_count_each_queue(engine: Engine) -> None:
+    season = season_id(engine)
+    claimed = claim_next(engine, season_id=season, county_code="620402",
+                         queue="exception", reviewer="审核员甲")  # fmt: skip
+    assert claimed is not None and claimed[0].id is not None
+    decide(engine, claimed[0].id, reviewer="审核员甲", accept=False, reason="不符")
+    claim_next(engine, season_id=season, county_code="620402", queue="exception",
+               reviewer="审核员乙")  # fmt: skip
+
+    with session_scope(engine) as session:
+        reviews = season_stats(session, county_code="620402").reviews
+
+    assert reviews["exception"] == {
+        "waiting": EXCEPTIONS - 2, "in_review": 1, "decided": 1,
+    }  # fmt: skip
+    # Nobody has opened the batch C queue yet; its child still counts as waiting.
+    assert reviews["batch_c"] == {"waiting": 1, "in_review": 0, "decided": 0}

@@ -26,6 +26,7 @@ from console.services.stats import (
     LOCAL_TIME,
     LOOKUP_HEADERS,
     NOTICE_HEADERS,
+    REVIEW_HEADERS,
     SCHOOL_HEADERS,
     STAGE_LABELS,
     STATUS_HEADERS,
@@ -36,6 +37,7 @@ from console.services.stats import (
     format_rate,
     lookup_rows,
     notice_rows,
+    review_rows,
     school_rows,
     scope_label,
     season_stats,
@@ -122,6 +124,8 @@ class DashboardScreen(Screen[None]):
                     yield FigureTable(LOOKUP_HEADERS, id="lookup-table")
                 with _panel("notice-panel", "录取通知短信"):
                     yield FigureTable(NOTICE_HEADERS, id="notice-table")
+                with _panel("review-panel", "审核队列"):
+                    yield FigureTable(REVIEW_HEADERS, id="review-table")
         yield Footer()
 
     def on_mount(self) -> None:
@@ -263,6 +267,7 @@ class DashboardScreen(Screen[None]):
         self._table("#notice-table").show_rows(
             notice_rows(stats), [*stats.notices_by_state, "total"]
         )
+        self._table("#review-table").show_rows(review_rows(stats), list(stats.reviews))
 
     def _table(self, selector: str) -> FigureTable:
         return self.query_one(selector, FigureTable)

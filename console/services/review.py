@@ -65,7 +65,7 @@ class QueueSummary:
     decided: int
 
 
-def _needs_review(queue: str) -> Any:
+def needs_review(queue: str) -> Any:
     """Return the condition of the applications that belong in `queue`."""
     if queue == "exception":
         return col(Application.status) == Status.EXCEPTION
@@ -117,7 +117,7 @@ def sync_queue(engine: Engine, *, season_id: int, county_code: str, queue: str) 
                 select(Application.id).where(
                     Application.season_id == season_id,
                     Application.county_code == county_code,
-                    _needs_review(queue),
+                    needs_review(queue),
                     col(Application.id).not_in(reviewed),
                 )
             ).all()
@@ -205,7 +205,7 @@ def claim_next(
     in_scope = select(Application.id).where(
         Application.season_id == season_id,
         Application.county_code == county_code,
-        _needs_review(queue),
+        needs_review(queue),
         one_school,
     )
     with Session(engine) as session:

@@ -30,6 +30,7 @@ from console.models import (
     Lookup,
     Notice,
     Placement,
+    ReviewItem,
     School,
     Season,
     Stage,
@@ -37,6 +38,8 @@ from console.models import (
     Window,
     utcnow,
 )
+from console.services.review import QUEUES as REVIEW_QUEUES
+from console.services.review import needs_review
 
 BATCHES = ("A", "B", "C", "D", "E")
 UNCLASSIFIED = "unclassified"
@@ -162,6 +165,8 @@ class SeasonStats:
     paper_copies_avoided: int
     notices_by_state: dict[str, int]
     notice_hours: list[float] = field(default_factory=list)
+    # review queue -> waiting, in_review and decided counts, every queue present.
+    reviews: dict[str, dict[str, int]] = field(default_factory=dict)
 
     @property
     def applications_total(self) -> int:
@@ -239,6 +244,7 @@ class SeasonStats:
                     for lookup in self.lookups
                 ],
             },
+            "reviews": {queue: dict(counts) for queue, counts in self.reviews.items()},
             "notices": {
                 "total": sum(self.notices_by_state.values()),
                 "by_state": dict(self.notices_by_state),
@@ -293,6 +299,7 @@ def season_stats(
         paper_copies_avoided=_paper_copies_avoided(session, scope),
         notices_by_state=_notices_by_state(session, scope),
         notice_hours=_notice_hours(session, scope),
+        reviews=_review_counts(session, scope),
     )
 
 
@@ -611,6 +618,47 @@ def _paper_copies_avoided(session: Session, scope: _ApplicationScope) -> int:
     return session.exec(select(func.count()).select_from(pairs)).one()
 
 
+def _review_counts(
+    session: Session, scope: _ApplicationScope
+) -> dict[str, dict[str, int]]:
+    """Count each review queue's applications: waiting, in review and decided.
+
+    Waiting counts the applications that need the queue and have no item being
+    reviewed or, where a decision is final, decided. Items are created only when
+    a reviewer lists or claims the queue, so waiting is counted from the
+    applications, not from the items.
+    """
+    counts: dict[str, dict[str, int]] = {}
+    for queue in REVIEW_QUEUES:
+        by_state: Counter[str] = Counter()
+        for state, count in session.exec(
+            scope.where(
+                select(ReviewItem.state, func.count())
+                .join(Application, col(Application.id) == ReviewItem.application_id)
+                .where(ReviewItem.queue == queue)
+                .group_by(ReviewItem.state)
+            )
+        ):
+            by_state[state] = count
+        settled = ["claimed"] if queue == "exception" else ["claimed", "decided"]
+        handled = select(ReviewItem.application_id).where(
+            ReviewItem.queue == queue, col(ReviewItem.state).in_(settled)
+        )
+        waiting = session.exec(
+            scope.where(
+                select(func.count())
+                .select_from(Application)
+                .where(needs_review(queue), col(Application.id).not_in(handled))
+            )
+        ).one()
+        counts[queue] = {
+            "waiting": waiting,
+            "in_review": by_state["claimed"],
+            "decided": by_state["decided"],
+        }
+    return counts
+
+
 def _notices_by_state(session: Session, scope: _ApplicationScope) -> dict[str, int]:
     states = dict.fromkeys(NOTICE_STATES, 0)
     query = scope.where(
@@ -662,6 +710,7 @@ def render_tables(stats: SeasonStats) -> str:
         _render_county_table(stats),
         _render_lookup_table(stats),
         _render_notice_table(stats),
+        "审核队列\n" + _table(review_rows(stats), REVIEW_HEADERS),
     ]
     return "\n\n".join(sections) + "\n"
 
@@ -718,6 +767,7 @@ SCHOOL_HEADERS = [
 COUNTY_HEADERS = ["区县", "学段", "有效申请", "学位", "已录取", "未安排", "录取方案"]
 LOOKUP_HEADERS = ["接口", "查得", "查无", "失败", "合计", "调用成功率", "平均耗时(ms)"]
 NOTICE_HEADERS = ["短信状态", "条数"]
+REVIEW_HEADERS = ["审核队列", "待审核", "审核中", "已决定"]
 
 
 def school_rows(stats: SeasonStats) -> list[list[str | int]]:
@@ -773,6 +823,18 @@ def lookup_rows(stats: SeasonStats) -> list[list[str | int]]:
             else f"{lookup.mean_duration_ms:.0f}",
         ]
         for lookup in stats.lookups
+    ]
+
+
+def review_rows(stats: SeasonStats) -> list[list[str | int]]:
+    return [
+        [
+            REVIEW_QUEUES[queue],
+            counts["waiting"],
+            counts["in_review"],
+            counts["decided"],
+        ]
+        for queue, counts in stats.reviews.items()
     ]
 
 
