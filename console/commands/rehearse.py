@@ -127,3 +127,9 @@ def rehearse_command(
         f"\n演练完成，共用时 {result.seconds:.1f} 秒。数据库：{app.resolved_url}"
     )
     click.echo(f"查看总览：admissions --db {app.resolved_url}")
+    waiting = result.stats.reviews.get("exception", {}).get("waiting", 0)
+    if waiting:
+        click.echo(
+            f"异常待审 {waiting} 份，可练习人工审核：admissions --db {app.resolved_url} "
+            f"review next --county {county}"
+        )
