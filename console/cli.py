@@ -30,6 +30,7 @@ COMMANDS = [
     ("pull", "pull_command"),
     ("applicants", "applicants_group"),
     ("review", "review_group"),
+    ("cases", "cases_group"),
     ("lookup", "lookup_command"),
     ("classify", "classify_command"),
     ("allocate", "allocate_group"),

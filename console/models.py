@@ -269,6 +269,26 @@ class ReviewItem(SQLModel, table=True):
     created_at: datetime = Field(default_factory=utcnow)
 
 
+class ParentCase(SQLModel, table=True):
+    """A parent's consultation, complaint or appeal (咨询、投诉、申诉), logged and resolved."""
+
+    __table_args__ = (Index("ix_parentcase_county_state", "county_code", "state"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    season_id: int = Field(foreign_key="season.id")
+    county_code: str = Field(foreign_key="division.code")
+    application_id: int | None = Field(default=None, foreign_key="application.id")
+    kind: str  # consultation, complaint or appeal
+    summary: str
+    contact_mobile: str = ""
+    state: str = "open"  # open or resolved
+    opened_by: str
+    opened_at: datetime = Field(default_factory=utcnow)
+    resolution: str = ""
+    resolved_by: str | None = None
+    resolved_at: datetime | None = None
+
+
 class AllocationRun(SQLModel, table=True):
     id: int | None = Field(default=None, primary_key=True)
     season_id: int = Field(foreign_key="season.id")

@@ -298,6 +298,7 @@ def _summary(stats: SeasonStats) -> str:
         f"（学位使用率 {format_rate(placed / seats if seats else None)}）"
         f"  ·  免交纸质材料 {stats.paper_copies_avoided} 份"
         f"  ·  短信已送达 {delivered}/{notices}"
+        f"  ·  投诉未办结 {stats.cases.get('complaint', {}).get('open', 0)}"
     )
 
 

@@ -17,6 +17,8 @@ ACTION_LABELS = {
     "application.defer": "缓学",
     "application.reject": "不予受理",
     "review.decide": "审核决定",
+    "case.open": "登记咨询投诉",
+    "case.resolve": "办结咨询投诉",
     "applicant.unmask": "查看完整号码",
     "lookup": "政务数据查询",
     "classify": "资格核验与分批",

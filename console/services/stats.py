@@ -29,6 +29,7 @@ from console.models import (
     Division,
     Lookup,
     Notice,
+    ParentCase,
     Placement,
     ReviewItem,
     School,
@@ -38,6 +39,7 @@ from console.models import (
     Window,
     utcnow,
 )
+from console.services.cases import KINDS as CASE_KINDS
 from console.services.review import QUEUES as REVIEW_QUEUES
 from console.services.review import needs_review
 
@@ -167,6 +169,8 @@ class SeasonStats:
     notice_hours: list[float] = field(default_factory=list)
     # review queue -> waiting, in_review and decided counts, every queue present.
     reviews: dict[str, dict[str, int]] = field(default_factory=dict)
+    # case kind (consultation, complaint, appeal) -> open and resolved counts.
+    cases: dict[str, dict[str, int]] = field(default_factory=dict)
 
     @property
     def applications_total(self) -> int:
@@ -245,6 +249,7 @@ class SeasonStats:
                 ],
             },
             "reviews": {queue: dict(counts) for queue, counts in self.reviews.items()},
+            "cases": {kind: dict(counts) for kind, counts in self.cases.items()},
             "notices": {
                 "total": sum(self.notices_by_state.values()),
                 "by_state": dict(self.notices_by_state),
@@ -300,6 +305,7 @@ def season_stats(
         notices_by_state=_notices_by_state(session, scope),
         notice_hours=_notice_hours(session, scope),
         reviews=_review_counts(session, scope),
+        cases=_case_counts(session, scope),
     )
 
 
@@ -659,6 +665,30 @@ def _review_counts(
     return counts
 
 
+def _case_counts(
+    session: Session, scope: _ApplicationScope
+) -> dict[str, dict[str, int]]:
+    """Count consultations, complaints and appeals by state.
+
+    Cases belong to a county, not to a stage; with a school in scope, only the
+    cases about applications in scope count.
+    """
+    query = (
+        select(ParentCase.kind, ParentCase.state, func.count())
+        .where(ParentCase.season_id == scope.season_id)
+        .group_by(ParentCase.kind, ParentCase.state)
+    )
+    if scope.county_code is not None:
+        query = query.where(ParentCase.county_code == scope.county_code)
+    if scope.school_code is not None:
+        about = scope.where(select(Application.id))
+        query = query.where(col(ParentCase.application_id).in_(about))
+    counts = {kind: {"open": 0, "resolved": 0} for kind in CASE_KINDS}
+    for kind, state, count in session.exec(query):
+        counts.setdefault(kind, {"open": 0, "resolved": 0})[state] = count
+    return counts
+
+
 def _notices_by_state(session: Session, scope: _ApplicationScope) -> dict[str, int]:
     states = dict.fromkeys(NOTICE_STATES, 0)
     query = scope.where(
@@ -711,6 +741,7 @@ def render_tables(stats: SeasonStats) -> str:
         _render_lookup_table(stats),
         _render_notice_table(stats),
         "审核队列\n" + _table(review_rows(stats), REVIEW_HEADERS),
+        "咨询、投诉、申诉\n" + _table(case_rows(stats), CASE_HEADERS),
     ]
     return "\n\n".join(sections) + "\n"
 
@@ -768,6 +799,7 @@ COUNTY_HEADERS = ["区县", "学段", "有效申请", "学位", "已录取", "�
 LOOKUP_HEADERS = ["接口", "查得", "查无", "失败", "合计", "调用成功率", "平均耗时(ms)"]
 NOTICE_HEADERS = ["短信状态", "条数"]
 REVIEW_HEADERS = ["审核队列", "待审核", "审核中", "已决定"]
+CASE_HEADERS = ["类型", "未办结", "已办结"]
 
 
 def school_rows(stats: SeasonStats) -> list[list[str | int]]:
@@ -835,6 +867,13 @@ def review_rows(stats: SeasonStats) -> list[list[str | int]]:
             counts["decided"],
         ]
         for queue, counts in stats.reviews.items()
+    ]
+
+
+def case_rows(stats: SeasonStats) -> list[list[str | int]]:
+    return [
+        [CASE_KINDS.get(kind, kind), counts["open"], counts["resolved"]]
+        for kind, counts in stats.cases.items()
     ]
 
 
