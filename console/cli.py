@@ -31,6 +31,7 @@ COMMANDS = [
     ("applicants", "applicants_group"),
     ("review", "review_group"),
     ("cases", "cases_group"),
+    ("guide", "guide_command"),
     ("lookup", "lookup_command"),
     ("classify", "classify_command"),
     ("allocate", "allocate_group"),

@@ -1,0 +1,80 @@
+"""`admissions guide` publishes the county's service guide from the console's data."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+from sqlmodel import select
+
+from console.cli import cli
+from console.db import create_schema, make_engine, session_scope
+from console.models import School
+from console.services.reference import load_reference
+from console.services.seasons import open_window
+
+
+@pytest.fixture
+def db_url(tmp_path: Path) -> str:
+    url = f"sqlite:///{tmp_path / 'season.db'}"
+    engine = make_engine(url)
+    create_schema(engine)
+    with session_scope(engine) as session:
+        load_reference(session)
+        open_window(session, year=2025, county_code="620402", actor="tester")
+    engine.dispose()
+    return url
+
+
+def run(db_url: str, *args: str) -> tuple[int, str]:
+    result = CliRunner().invoke(cli, ["--db", db_url, *args])
+    return result.exit_code, result.output
+
+
+def test_guide_states_the_consoles_rules(db_url: str) -> None:
+    code, output = run(db_url, "guide", "--county", "白银区")
+
+    assert code == 0, output
+    assert output.startswith("# 白银区2025年义务教育入学办事指南（小学一年级）")
+    # The cut-off and window come from the season, the phones and rules from policy.
+    assert "2025年8月31日（含）前年满6周岁，即2019年8月31日及以前出生" in output
+    assert "报名时间为2025年7月1日至2025年7月31日" in output
+    assert "0943-8222115、0943-8235323" in output
+    assert "0943-8248585" in output
+    assert (
+        "E类：非本县（区）户籍且无固定住房，以居住证为主要依据；同批次内社保缴纳月数多者优先，再摇号号码小者优先。"
+        in output
+    )
+    assert "同一住房6年内只安排一户家庭子女入学（兄弟姐妹除外）" in output
+    assert "| 5 | 社保参保缴费信息 |" in output
+    # The schools table adds up the seats of the reference data.
+    with session_scope(make_engine(db_url)) as session:
+        schools = session.exec(select(School).where(
+            School.county_code == "620402", School.stage == "primary")).all()  # fmt: skip
+        seats = sum(school.seats for school in schools)
+    assert f"| 合计 | | {seats} |" in output
+
+
+def test_guide_file_not_overwritten(db_url: str, tmp_path: Path) -> None:
+    target = tmp_path / "白银区办事指南.md"
+    target.write_text("已有内容", encoding="utf-8")
+
+    code, output = run(db_url, "guide", "--county", "白银区", "-o", str(target))
+    assert code == 1
+    assert "已存在，未覆盖" in output
+    assert target.read_text(encoding="utf-8") == "已有内容"
+
+    code, output = run(db_url, "guide", "--county", "白银区", "-o", str(target),
+                       "--force")  # fmt: skip
+    assert code == 0, output
+    assert target.read_text(encoding="utf-8").startswith("# 白银区2025年")
+
+
+def test_junior_guide_without_window_uses_policy_dates(db_url: str) -> None:
+    code, output = run(db_url, "guide", "--county", "平川区", "--stage", "junior")
+
+    assert code == 0, output
+    assert "符合条件的小学毕业生" in output
+    assert "报名时间为2025年7月10日至2025年7月31日" in output
+    assert "0943-6626012" in output
