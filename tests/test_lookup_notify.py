@@ -7,6 +7,7 @@ import signal
 import threading
 from collections import Counter
 from collections.abc import Iterator
+from datetime import timedelta
 from pathlib import Path
 
 import httpx
@@ -17,11 +18,12 @@ from sqlmodel import Session, col, func, select
 
 from console.cli import cli
 from console.db import create_schema, make_engine
-from console.models import Application, Lookup, Notice, Status
+from console.models import Application, Lookup, Notice, Status, utcnow
+from console.services.applicants import withdraw_application
 from console.services.govclient import RetryPolicy
 from console.services.intake import import_rows
 from console.services.lookup import run_lookups
-from console.services.notify import prepare_notices, send_notices
+from console.services.notify import claim_notices, prepare_notices, send_notices
 from console.services.reference import load_reference
 from console.services.seasons import open_window
 from simulator.families import generate_families, write_registry
@@ -437,3 +439,38 @@ def test_notify_reports_progress_per_batch(season, services) -> None:  # type: i
 
     expected = list(range(25, created, 25)) + [created]
     assert seen == [(done, created) for done in expected]
+
+
+def test_withdrawal_cancels_notice_of_dead_sender(season, services) -> None:  # type: ignore[no-untyped-def]
+    """A sender died holding a notice; the family withdraws; the next run must not send it."""
+    engine, season_id, _ = season
+    set_every_status(engine, Status.EXCEPTION, "测试：核验未通过")
+    created = prepare_notices(engine, season_id=season_id, county_code="620402").created
+    _token, claimed = claim_notices(
+        engine, season_id=season_id, county_code="620402", limit=1
+    )
+    notice_id = claimed[0].id
+    application_id = claimed[0].application_id
+    with Session(engine) as session:
+        # The dead sender's claim is older than the lease, so a new run takes it over.
+        row = session.get(Notice, notice_id)
+        assert row is not None
+        row.claimed_at = utcnow() - timedelta(hours=1)
+        session.add(row)
+        withdraw_application(
+            session, str(application_id), actor="tester", reason="家长申请撤回"
+        )
+        session.commit()
+
+    report = send_notices(
+        engine, season_id=season_id, county_code="620402", base_url=services.url
+    )
+
+    with Session(engine) as session:
+        row = session.get(Notice, notice_id)
+    assert row is not None
+    assert row.state == "cancelled"
+    assert row.gateway_message_id is None
+    assert report.sent_now == created - 1
+    stats = httpx.get(f"{services.url}/stats", timeout=5).json()
+    assert stats["messages"] == created - 1

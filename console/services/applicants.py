@@ -257,8 +257,11 @@ def _status_value(text: str) -> str:
 
 
 # Notices not yet handed to the gateway. An application that leaves the season
-# cancels them, so that no guardian gets a result that no longer holds.
-UNSENT_NOTICE_STATES = ("pending", "failed")
+# cancels them, so that no guardian gets a result that no longer holds. A
+# "sending" notice is claimed by a sender: a live sender stores "sent" over the
+# cancellation once the gateway accepted it, and the claim of a dead sender,
+# which the next run would take over, ends here.
+UNSENT_NOTICE_STATES = ("pending", "failed", "sending")
 CANCELLED = "cancelled"
 
 
@@ -321,6 +324,16 @@ def clean_reason(reason: str) -> str:
     return " ".join(reason.split())
 
 
+def cancel_unsent_notices(session: Session, application_id: int) -> int:
+    """Cancel the notices of an application not yet sent; return how many."""
+    return session.execute(
+        update(Notice)
+        .where(col(Notice.application_id) == application_id)
+        .where(col(Notice.state).in_(UNSENT_NOTICE_STATES))
+        .values(state=CANCELLED, claim_token=None)
+    ).rowcount  # type: ignore[attr-defined]  # an UPDATE returns a CursorResult
+
+
 def _end_application(
     session: Session, key: str, ending: _Ending, *, actor: str, reason: str
 ) -> Application:
@@ -347,12 +360,8 @@ def _end_application(
     application.updated_at = utcnow()
     session.add(application)
 
-    cancelled = session.execute(
-        update(Notice)
-        .where(col(Notice.application_id) == application.id)
-        .where(col(Notice.state).in_(UNSENT_NOTICE_STATES))
-        .values(state=CANCELLED)
-    ).rowcount  # type: ignore[attr-defined]  # an UPDATE returns a CursorResult
+    assert application.id is not None
+    cancelled = cancel_unsent_notices(session, application.id)
     audit.record(
         session, actor=actor, action=ending.action, entity="application",
         entity_id=application.id, detail={

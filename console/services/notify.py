@@ -36,6 +36,7 @@ from console.models import (
     utcnow,
 )
 from console.policy import CountyPolicy, load_policies
+from console.services.applicants import CANCELLED
 
 log = logging.getLogger(__name__)
 NOTIFIED_STATUSES = (Status.PLACED, Status.UNPLACED, Status.EXCEPTION, Status.OFFLINE)
@@ -421,6 +422,11 @@ def _store_results(
             row = session.get(Notice, notice.id)
             assert row is not None
             row.claim_token = None
+            if row.state == CANCELLED and not message_id:
+                # The application left the season while this run held the notice,
+                # so a notice it did not get out stays cancelled.
+                session.add(row)
+                continue
             if error == NOT_SENT:
                 row.state = "pending"
                 report.not_sent += 1
