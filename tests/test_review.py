@@ -23,6 +23,7 @@ from console.cli import cli
 from console.db import create_schema, make_engine, session_scope
 from console.errors import AdmissionsError
 from console.models import Application, AuditEvent, ReviewItem, Status, Window, utcnow
+from console.services.applicants import withdraw_application
 from console.services.intake import import_rows
 from console.services.reference import load_reference
 from console.services.review import claim_next, decide, list_items, sync_queue
@@ -337,3 +338,36 @@ def test_stats_count_each_queue(engine: Engine) -> None:
     }  # fmt: skip
     # Nobody has opened the batch C queue yet; its child still counts as waiting.
     assert reviews["batch_c"] == {"waiting": 1, "in_review": 0, "decided": 0}
+
+
+def claim_first(engine: Engine, reviewer: str, queue: str = "exception") -> int:
+    """Claim the next item of `queue` for `reviewer` and return its id."""
+    claimed = claim_next(engine, season_id=season_id(engine), county_code="620402",
+                         queue=queue, reviewer=reviewer)  # fmt: skip
+    assert claimed is not None
+    assert claimed[0].id is not None
+    return claimed[0].id
+
+
+@pytest.mark.parametrize("reason", ["\u200b", " \u3000\ufeff ", "\u200b\n\u200d"])
+def test_invisible_reason_refused(engine: Engine, reason: str) -> None:
+    item_id = claim_first(engine, "审核员甲")
+
+    with pytest.raises(AdmissionsError, match="必须说明原因"):
+        decide(engine, item_id, reviewer="审核员甲", accept=False, reason=reason)
+    with (
+        Session(engine) as session,
+        pytest.raises(AdmissionsError, match="必须说明原因"),
+    ):
+        withdraw_application(session, "1", actor="审核员甲", reason=reason)
+
+
+def test_reason_keeps_full_width_punctuation(engine: Engine) -> None:
+    item_id = claim_first(engine, "审核员甲")
+    reason = "材料不符：产权人非监护人（见复印件），不予受理。"
+
+    item, application = decide(engine, item_id, reviewer="审核员甲", accept=False,
+                               reason=f"  {reason}\u200b ")  # fmt: skip
+
+    assert item.reason == reason
+    assert application.status_reason == f"不予受理：{reason}"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import unicodedata
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -318,10 +319,17 @@ def reject_application(
 def clean_reason(reason: str) -> str:
     """Return a staff-typed reason with its whitespace collapsed.
 
-    Unlike imported values, a reason keeps its full-width punctuation: NFKC would
-    turn "，" into ",".
+    Invisible format and control characters (a zero-width space pasted from a web
+    page) are dropped, so that a reason of only those counts as missing. Unlike
+    imported values, a reason keeps its full-width punctuation: NFKC would turn
+    "，" into ",".
     """
-    return " ".join(reason.split())
+    visible = "".join(
+        char
+        for char in reason
+        if char.isspace() or unicodedata.category(char) not in ("Cc", "Cf")
+    )
+    return " ".join(visible.split())
 
 
 def cancel_unsent_notices(session: Session, application_id: int) -> int:
