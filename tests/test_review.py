@@ -349,6 +349,82 @@ def claim_first(engine: Engine, reviewer: str, queue: str = "exception") -> int:
     return claimed[0].id
 
 
+def test_same_item_decided_once_on_postgres(postgres_engine: Engine) -> None:
+    """Two terminals of one reviewer decide one item at once; one decision stands."""
+    item_id = claim_first(postgres_engine, "审核员甲")
+    with Session(postgres_engine) as session:
+        item = session.get(ReviewItem, item_id)
+        assert item is not None
+        application_id = item.application_id
+    outcomes: list[str] = []
+
+    def decide_as(accept: bool) -> None:
+        try:
+            decide(postgres_engine, item_id, reviewer="审核员甲", accept=accept,
+                   batch="A", school_code=SCHOOL, reason="已核对原件")  # fmt: skip
+            outcomes.append("decided")
+        except AdmissionsError as error:
+            outcomes.append(error.title)
+
+    # A third session holds the application's row, so that both decisions have read
+    # the item before either can write; then both go on at once.
+    with postgres_engine.connect() as blocker:
+        blocker.execute(
+            text("UPDATE application SET updated_at = updated_at WHERE id = :id"),
+            {"id": application_id},
+        )
+        threads = [threading.Thread(target=decide_as, args=(accept,))
+                   for accept in (True, False)]  # fmt: skip
+        for thread in threads:
+            thread.start()
+        threading.Event().wait(1.0)
+        blocker.commit()
+    for thread in threads:
+        thread.join()
+
+    assert sorted(outcomes) == ["decided", "审核项已决定"]
+    with Session(postgres_engine) as session:
+        events = session.exec(
+            select(AuditEvent).where(AuditEvent.action == "review.decide")
+        ).all()
+        application = session.get(Application, application_id)
+        item = session.get(ReviewItem, item_id)
+    assert len(events) == 1
+    assert item is not None
+    assert application is not None
+    expected = Status.CLASSIFIED if item.decision == "accept" else Status.REJECTED
+    assert application.status == expected
+
+
+def test_withdrawn_application_not_decided(db_url: str, engine: Engine) -> None:
+    item_id = claim_first(engine, "审核员甲")
+    with Session(engine) as session:
+        item = session.get(ReviewItem, item_id)
+        assert item is not None
+        application_id = item.application_id
+    runner = CliRunner()
+    withdrawn = runner.invoke(cli, ["--db", db_url, "applicants", "withdraw",
+                                    str(application_id), "--reason", "家长申请撤回"])  # fmt: skip
+    assert withdrawn.exit_code == 0, withdrawn.output
+
+    for accept in (True, False):
+        with pytest.raises(AdmissionsError, match="已是“已撤回”状态"):
+            decide(engine, item_id, reviewer="审核员甲", accept=accept, batch="A",
+                   school_code=SCHOOL, reason="已核对原件")  # fmt: skip
+
+    with Session(engine) as session:
+        application = session.get(Application, application_id)
+        item = session.get(ReviewItem, item_id)
+        events = session.exec(
+            select(AuditEvent).where(AuditEvent.action == "review.decide")
+        ).all()
+    assert application is not None
+    assert application.status == Status.WITHDRAWN
+    assert item is not None
+    assert item.state == "claimed"
+    assert events == []
+
+
 @pytest.mark.parametrize("reason", ["\u200b", " \u3000\ufeff ", "\u200b\n\u200d"])
 def test_invisible_reason_refused(engine: Engine, reason: str) -> None:
     item_id = claim_first(engine, "审核员甲")

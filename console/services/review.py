@@ -300,26 +300,24 @@ def decide(
             title="缺少原因",
         )
     with Session(engine) as session:
+        # Taking the item is one conditional UPDATE, which locks the row until the
+        # commit, so that two decisions on one item (two terminals, or a claim taken
+        # over when its lease ran out) cannot both pass: the later one matches no row.
+        taken = session.execute(
+            update(ReviewItem)
+            .where(col(ReviewItem.id) == item_id)
+            .where(col(ReviewItem.state) == "claimed")
+            .where(col(ReviewItem.claimed_by) == reviewer)
+            .values(state="decided", decided_by=reviewer, decided_at=utcnow())
+        ).rowcount  # type: ignore[attr-defined]  # an UPDATE returns a CursorResult
+        if taken != 1:
+            session.rollback()
+            _raise_not_decidable(session, item_id)
         item = session.get(ReviewItem, item_id)
-        if item is None:
-            raise NotFoundError(
-                f"没有编号为 {item_id} 的审核项，请用 admissions review list 查看"
-            )
-        if item.state == "decided":
-            raise AdmissionsError(
-                f"审核项 {item_id} 已由 {item.decided_by} 决定，不能再改。"
-                "如需更正，请对该申请另行处理",
-                title="审核项已决定",
-            )
-        if item.state != "claimed" or item.claimed_by != reviewer:
-            holder = f"正由 {item.claimed_by} 审核" if item.claimed_by else "尚未领取"
-            raise AdmissionsError(
-                f"审核项 {item_id} {holder}。请先运行 admissions review next "
-                f"--queue {item.queue} 领取，再作决定",
-                title="审核项未由您领取",
-            )
+        assert item is not None
         application = session.get(Application, item.application_id)
         assert application is not None and application.id is not None
+        _check_still_needed(item, application)
         if item.queue == "school" and (batch or school_code):
             raise AdmissionsError(
                 "学校片区确认只能确认或退回教育局，不改批次和学校；"
@@ -335,13 +333,10 @@ def decide(
             reject_application(
                 session, str(application.id), actor=reviewer, reason=text
             )
-        item.state = "decided"
         item.decision = "accept" if accept else "reject"
         item.batch = batch if accept else None
         item.school_code = school_code if accept else None
         item.reason = text
-        item.decided_by = reviewer
-        item.decided_at = utcnow()
         item.claim_token = None
         session.add(item)
         audit.record(
@@ -375,6 +370,52 @@ def _school_decision(
     application.batch = None
     application.updated_at = utcnow()
     session.add(application)
+
+
+def _raise_not_decidable(session: Session, item_id: int) -> None:
+    """Raise the error that says why `item_id` is not the reviewer's to decide."""
+    item = session.get(ReviewItem, item_id)
+    if item is None:
+        raise NotFoundError(
+            f"没有编号为 {item_id} 的审核项，请用 admissions review list 查看"
+        )
+    if item.state == "decided":
+        raise AdmissionsError(
+            f"审核项 {item_id} 已由 {item.decided_by} 决定，不能再改。"
+            "如需更正，请对该申请另行处理",
+            title="审核项已决定",
+        )
+    holder = f"正由 {item.claimed_by} 审核" if item.claimed_by else "尚未领取"
+    raise AdmissionsError(
+        f"审核项 {item_id} {holder}。请先运行 admissions review next "
+        f"--queue {item.queue} 领取，再作决定",
+        title="审核项未由您领取",
+    )
+
+
+def _check_still_needed(item: ReviewItem, application: Application) -> None:
+    """Raise when the application left the queue after the item was claimed.
+
+    A family may withdraw, or staff defer or reject the application, while the item
+    waits; a decision then would bring an ended application back into the season.
+    """
+    needed = application.status == Status.EXCEPTION
+    if item.queue == "batch_c":
+        needed = application.status == Status.CLASSIFIED and application.batch == "C"
+    elif item.queue == "school":
+        needed = (
+            application.status == Status.CLASSIFIED
+            and application.batch in ("A", "B", "D", "E")
+            and application.zone_school_code is not None
+        )
+    if not needed:
+        label = STATUS_LABELS.get(application.status, application.status)
+        raise AdmissionsError(
+            f"申请 {application.id} 已是“{label}”状态，不再属于{QUEUES[item.queue]}队列，"
+            f"审核项 {item.id} 不能再作决定。请用 admissions applicants show "
+            f"{application.id} 查看处理记录",
+            title="申请已不需审核",
+        )
 
 
 def _accept(
