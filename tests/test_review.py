@@ -22,9 +22,18 @@ from sqlmodel import Session, col, select
 from console.cli import cli
 from console.db import create_schema, make_engine, session_scope
 from console.errors import AdmissionsError
-from console.models import Application, AuditEvent, ReviewItem, Status, Window, utcnow
+from console.models import (
+    Application,
+    AuditEvent,
+    Notice,
+    ReviewItem,
+    Status,
+    Window,
+    utcnow,
+)
 from console.services.applicants import withdraw_application
 from console.services.intake import import_rows
+from console.services.notify import prepare_notices
 from console.services.reference import load_reference
 from console.services.review import claim_next, decide, list_items, sync_queue
 from console.services.seasons import open_window
@@ -423,6 +432,21 @@ def test_withdrawn_application_not_decided(db_url: str, engine: Engine) -> None:
     assert item is not None
     assert item.state == "claimed"
     assert events == []
+
+
+def test_accept_cancels_exception_sms(engine: Engine) -> None:
+    """The exception SMS tells the family the check failed; after acceptance it must not go."""
+    prepare_notices(engine, season_id=season_id(engine), county_code="620402")
+    item_id = claim_first(engine, "审核员甲")
+
+    _item, application = decide(engine, item_id, reviewer="审核员甲", accept=True,
+                                batch="A", school_code=SCHOOL, reason="已核对原件")  # fmt: skip
+
+    with Session(engine) as session:
+        states = session.exec(
+            select(Notice.state).where(Notice.application_id == application.id)
+        ).all()
+    assert states == ["cancelled"]
 
 
 @pytest.mark.parametrize("reason", ["\u200b", " \u3000\ufeff ", "\u200b\n\u200d"])

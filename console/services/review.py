@@ -34,7 +34,11 @@ from console.models import (
     utcnow,
 )
 from console.services import audit
-from console.services.applicants import clean_reason, reject_application
+from console.services.applicants import (
+    cancel_unsent_notices,
+    clean_reason,
+    reject_application,
+)
 
 log = logging.getLogger(__name__)
 
@@ -458,4 +462,10 @@ def _accept(
     application.status_reason = f"人工审核通过（原为{previous}）"
     application.updated_at = utcnow()
     session.add(application)
-    log.info("review item %s accepted as batch %s", item.id, batch)
+    # An exception's SMS says the verification failed, which no longer holds.
+    assert application.id is not None
+    cancelled = cancel_unsent_notices(session, application.id)
+    log.info(
+        "review item %s accepted as batch %s, %d unsent notices cancelled",
+        item.id, batch, cancelled,
+    )  # fmt: skip
