@@ -26,11 +26,13 @@ from console.models import (
     Application,
     AuditEvent,
     Notice,
+    Placement,
     ReviewItem,
     Status,
     Window,
     utcnow,
 )
+from console.services.allocation import run_allocation
 from console.services.applicants import withdraw_application
 from console.services.intake import import_rows
 from console.services.notify import prepare_notices
@@ -447,6 +449,24 @@ def test_accept_cancels_exception_sms(engine: Engine) -> None:
             select(Notice.state).where(Notice.application_id == application.id)
         ).all()
     assert states == ["cancelled"]
+
+
+def test_allocation_uses_decided_batch_c_school(engine: Engine) -> None:
+    item_id = claim_first(engine, "审核员甲", queue="batch_c")
+    _item, application = decide(engine, item_id, reviewer="审核员甲", accept=True,
+                                batch="C", school_code="620402P09",
+                                reason="现役军人子女，安排至驻地附近学校")  # fmt: skip
+    assert application.preferred_school_code != "620402P09"
+
+    with Session(engine) as session:
+        run_allocation(session, season_id=season_id(engine), county_code="620402",
+                       stage="primary", actor="审核员甲", commit=True)  # fmt: skip
+        session.commit()
+        placement = session.exec(
+            select(Placement).where(Placement.application_id == application.id)
+        ).one()
+    assert placement.school_code == "620402P09"
+    assert placement.batch == "C"
 
 
 @pytest.mark.parametrize("reason", ["\u200b", " \u3000\ufeff ", "\u200b\n\u200d"])

@@ -525,10 +525,11 @@ def _batch_and_zone(
 ) -> tuple[str, str | None]:
     """Return the batch and zone school the algorithm uses for one application.
 
-    Batch C children go to the school the bureau set. Until the bureau's review queue
-    stores that choice, it is the preferred school. Grade-7 graduates belong to the junior
-    high that their primary school feeds, and graduates of other primaries have no zone
-    school, so every school admits them only after the children of its zone.
+    Batch C children go to their zone school, which is the school the bureau set in
+    the batch C review. Until the review decides, classify sets it to the preferred
+    school. Grade-7 graduates belong to the junior high that their primary school
+    feeds, and graduates of other primaries have no zone school, so every school
+    admits them only after the children of its zone.
     """
     zone = app.zone_school_code
     fallback = BATCH_FALLBACK_OUT_OF_AREA
@@ -538,7 +539,7 @@ def _batch_and_zone(
             fallback = BATCH_FALLBACK_IN_AREA
     batch = app.batch if app.batch in rules.BATCHES else fallback
     if batch == "C":
-        return batch, app.preferred_school_code or app.zone_school_code
+        return batch, app.zone_school_code or app.preferred_school_code
     return batch, zone
 
 
