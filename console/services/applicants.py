@@ -258,10 +258,9 @@ def _status_value(text: str) -> str:
 
 
 # Notices not yet handed to the gateway. An application that leaves the season
-# cancels them, so that no guardian gets a result that no longer holds. A
-# "sending" notice is claimed by a sender: a live sender stores "sent" over the
-# cancellation once the gateway accepted it, and the claim of a dead sender,
-# which the next run would take over, ends here.
+# cancels them, so that no guardian gets a result that no longer holds. This
+# includes "sending" notices, because the next run takes over the claim of a dead
+# sender. A live sender stores "sent" over the cancellation if the gateway accepted it.
 UNSENT_NOTICE_STATES = ("pending", "failed", "sending")
 CANCELLED = "cancelled"
 
@@ -333,7 +332,7 @@ def clean_reason(reason: str) -> str:
 
 
 def cancel_unsent_notices(session: Session, application_id: int) -> int:
-    """Cancel the notices of an application not yet sent; return how many."""
+    """Cancel the unsent notices of an application and return how many were cancelled."""
     return session.execute(
         update(Notice)
         .where(col(Notice.application_id) == application_id)
