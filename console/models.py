@@ -236,8 +236,8 @@ class ReviewItem(SQLModel, table=True):
 
     Queues: "exception" (a lookup mismatch to check on paper) and "batch_c" (a
     policy-guaranteed child whose school the bureau decides). An item is open,
-    claimed by a reviewer under a lease, or decided with its reviewer, time and
-    reason.
+    claimed by a reviewer under a lease, decided with its reviewer, time and
+    reason, or closed when its application left the season first.
     """
 
     __table_args__ = (
@@ -247,8 +247,8 @@ class ReviewItem(SQLModel, table=True):
             "application_id",
             "queue",
             unique=True,
-            sqlite_where=text("state != 'decided'"),
-            postgresql_where=text("state != 'decided'"),
+            sqlite_where=text("state IN ('open', 'claimed')"),
+            postgresql_where=text("state IN ('open', 'claimed')"),
         ),
         Index("ix_reviewitem_queue_state", "queue", "state"),
     )
@@ -256,7 +256,7 @@ class ReviewItem(SQLModel, table=True):
     id: int | None = Field(default=None, primary_key=True)
     application_id: int = Field(foreign_key="application.id")
     queue: str
-    state: str = "open"  # open, claimed, decided
+    state: str = "open"  # open, claimed, decided, or closed when the application left
     claim_token: str | None = None
     claimed_by: str | None = None
     claimed_at: datetime | None = None

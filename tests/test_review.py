@@ -419,7 +419,7 @@ def test_withdrawn_application_not_decided(db_url: str, engine: Engine) -> None:
     assert withdrawn.exit_code == 0, withdrawn.output
 
     for accept in (True, False):
-        with pytest.raises(AdmissionsError, match="已是“已撤回”状态"):
+        with pytest.raises(AdmissionsError, match="已关闭"):
             decide(engine, item_id, reviewer="审核员甲", accept=accept, batch="A",
                    school_code=SCHOOL, reason="已核对原件")  # fmt: skip
 
@@ -432,7 +432,7 @@ def test_withdrawn_application_not_decided(db_url: str, engine: Engine) -> None:
     assert application is not None
     assert application.status == Status.WITHDRAWN
     assert item is not None
-    assert item.state == "claimed"
+    assert item.state == "closed"
     assert events == []
 
 
@@ -491,3 +491,25 @@ def test_reason_keeps_full_width_punctuation(engine: Engine) -> None:
 
     assert item.reason == reason
     assert application.status_reason == f"不予受理：{reason}"
+
+
+def test_items_closed_when_application_ends(engine: Engine) -> None:
+    season = season_id(engine)
+    claimed = claim_next(engine, season_id=season, county_code="620402",
+                         queue="exception", reviewer="审核员甲")  # fmt: skip
+    assert claimed is not None
+
+    with Session(engine) as session:
+        withdraw_application(session, str(claimed[1].id), actor="接待员",
+                             reason="家长申请撤回")  # fmt: skip
+        session.commit()
+
+    with Session(engine) as session:
+        item = session.get(ReviewItem, claimed[0].id)
+        assert item is not None
+        assert item.state == "closed"
+        reviews = season_stats(session, county_code="620402").reviews
+    # The closed item neither waits nor counts as being reviewed.
+    assert reviews["exception"] == {
+        "waiting": EXCEPTIONS - 1, "in_review": 0, "decided": 0,
+    }  # fmt: skip

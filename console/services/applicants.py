@@ -21,6 +21,7 @@ from console.models import (
     AuditEvent,
     Division,
     Notice,
+    ReviewItem,
     School,
     Season,
     Status,
@@ -369,6 +370,13 @@ def _end_application(
 
     assert application.id is not None
     cancelled = cancel_unsent_notices(session, application.id)
+    # Review items still waiting for this application have nothing left to decide.
+    session.execute(
+        update(ReviewItem)
+        .where(col(ReviewItem.application_id) == application.id)
+        .where(col(ReviewItem.state).in_(["open", "claimed"]))
+        .values(state="closed", claim_token=None)
+    )
     audit.record(
         session, actor=actor, action=ending.action, entity="application",
         entity_id=application.id, detail={

@@ -47,7 +47,14 @@ QUEUES = {"exception": "异常待审", "batch_c": "C类入学审核", "school": 
 # A claim older than this may be taken by another reviewer.
 LEASE = timedelta(minutes=15)
 BATCHES = ("A", "B", "C", "D", "E")
-STATE_LABELS = {"open": "待领取", "claimed": "审核中", "decided": "已决定"}
+# "closed": the application left the season (withdrawn, deferred or rejected)
+# before its item was decided.
+STATE_LABELS = {
+    "open": "待领取",
+    "claimed": "审核中",
+    "decided": "已决定",
+    "closed": "已关闭",
+}
 DECISION_LABELS = {"accept": "通过", "reject": "不予受理"}
 # A school confirms its in-zone children or returns them to the bureau.
 SCHOOL_DECISION_LABELS = {"accept": "确认", "reject": "退回教育局"}
@@ -114,7 +121,7 @@ def sync_queue(engine: Engine, *, season_id: int, county_code: str, queue: str) 
     _check_queue(queue)
     reviewed = select(ReviewItem.application_id).where(ReviewItem.queue == queue)
     if queue == "exception":
-        reviewed = reviewed.where(ReviewItem.state != "decided")
+        reviewed = reviewed.where(col(ReviewItem.state).in_(["open", "claimed"]))
     try:
         with Session(engine) as session:
             ids = session.exec(
@@ -388,6 +395,12 @@ def _raise_not_decidable(session: Session, item_id: int) -> None:
             f"审核项 {item_id} 已由 {item.decided_by} 决定，不能再改。"
             "如需更正，请对该申请另行处理",
             title="审核项已决定",
+        )
+    if item.state == "closed":
+        raise AdmissionsError(
+            f"审核项 {item_id} 已关闭：申请 {item.application_id} 已撤回、缓学或不予受理，"
+            f"无需再作决定。请用 admissions applicants show {item.application_id} 查看",
+            title="审核项已关闭",
         )
     holder = f"正由 {item.claimed_by} 审核" if item.claimed_by else "尚未领取"
     raise AdmissionsError(

@@ -48,8 +48,8 @@ def upgrade() -> None:
             "uq_reviewitem_open",
             ["application_id", "queue"],
             unique=True,
-            sqlite_where=sa.text("state != 'decided'"),
-            postgresql_where=sa.text("state != 'decided'"),
+            sqlite_where=sa.text("state IN ('open', 'claimed')"),
+            postgresql_where=sa.text("state IN ('open', 'claimed')"),
         )
 
 
@@ -57,8 +57,8 @@ def downgrade() -> None:
     with op.batch_alter_table("reviewitem", schema=None) as batch_op:
         batch_op.drop_index(
             "uq_reviewitem_open",
-            sqlite_where=sa.text("state != 'decided'"),
-            postgresql_where=sa.text("state != 'decided'"),
+            sqlite_where=sa.text("state IN ('open', 'claimed')"),
+            postgresql_where=sa.text("state IN ('open', 'claimed')"),
         )
         batch_op.drop_index("ix_reviewitem_queue_state")
 
