@@ -513,3 +513,22 @@ def test_items_closed_when_application_ends(engine: Engine) -> None:
     assert reviews["exception"] == {
         "waiting": EXCEPTIONS - 1, "in_review": 0, "decided": 0,
     }  # fmt: skip
+
+
+def test_exception_accepted_as_c_needs_no_second_review(engine: Engine) -> None:
+    season = season_id(engine)
+    claimed = claim_next(engine, season_id=season, county_code="620402",
+                         queue="exception", reviewer="审核员甲")  # fmt: skip
+    assert claimed is not None and claimed[0].id is not None
+
+    decide(engine, claimed[0].id, reviewer="审核员甲", accept=True, batch="C",
+           school_code="620402P09", reason="消防救援人员子女，材料齐全")  # fmt: skip
+    sync_queue(engine, season_id=season, county_code="620402", queue="batch_c")
+
+    with Session(engine) as session:
+        items = session.exec(select(ReviewItem).where(
+            ReviewItem.application_id == claimed[1].id,
+            ReviewItem.queue == "batch_c")).all()  # fmt: skip
+    assert [(item.state, item.school_code, item.decided_by) for item in items] == [
+        ("decided", "620402P09", "审核员甲")
+    ]

@@ -475,8 +475,17 @@ def _accept(
     application.status_reason = f"人工审核通过（原为{previous}）"
     application.updated_at = utcnow()
     session.add(application)
-    # An exception's SMS says the verification failed, which no longer holds.
     assert application.id is not None
+    if batch == "C" and item.queue == "exception":
+        # The bureau chose the school while accepting the exception, so the batch C
+        # queue records that decision instead of asking for a second review.
+        now = utcnow()
+        session.add(ReviewItem(
+            application_id=application.id, queue="batch_c", state="decided",
+            decision="accept", batch="C", school_code=school.code, reason=reason,
+            decided_by=reviewer, decided_at=now, claimed_by=reviewer, claimed_at=now,
+        ))  # fmt: skip
+    # An exception's SMS reports a failed verification, which no longer holds.
     cancelled = cancel_unsent_notices(session, application.id)
     log.info(
         "review item %s accepted as batch %s, %d unsent notices cancelled",
