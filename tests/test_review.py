@@ -532,3 +532,78 @@ def test_exception_accepted_as_c_needs_no_second_review(engine: Engine) -> None:
     assert [(item.state, item.school_code, item.decided_by) for item in items] == [
         ("decided", "620402P09", "审核员甲")
     ]
+
+
+def place_in_zone(engine: Engine, zones: dict[int, str]) -> None:
+    """Classify applications as batch A children of the given zone schools."""
+    with Session(engine) as session:
+        for application_id, school in zones.items():
+            application = session.get(Application, application_id)
+            assert application is not None
+            application.status = Status.CLASSIFIED
+            application.batch = "A"
+            application.zone_school_code = school
+            application.preferred_school_code = SCHOOL
+            session.add(application)
+        session.commit()
+
+
+@pytest.mark.parametrize("code", ["NOPE", "620403P01", ""])
+def test_school_queue_rejects_unknown_school(engine: Engine, code: str) -> None:
+    season = season_id(engine)
+    place_in_zone(engine, {1: SCHOOL})
+    expected = "--school" if not code else f"学校代码 {code} 不是本区县的学校"
+    with pytest.raises(AdmissionsError, match=expected):
+        claim_next(engine, season_id=season, county_code="620402", queue="school",
+                   reviewer="人民路小学", school_code=code)  # fmt: skip
+    with Session(engine) as session, pytest.raises(AdmissionsError, match=expected):
+        list_items(session, season_id=season, county_code="620402", queue="school",
+                   school_code=code)  # fmt: skip
+
+
+def test_school_code_typed_loosely_still_found(engine: Engine) -> None:
+    season = season_id(engine)
+    place_in_zone(engine, {1: SCHOOL})
+    claimed = claim_next(engine, season_id=season, county_code="620402",
+                         queue="school", reviewer="人民路小学",
+                         school_code=f" {SCHOOL.lower()} ")  # fmt: skip
+    assert claimed is not None
+    assert claimed[1].id == 1
+
+
+def test_school_return_of_withdrawn_child_refused(engine: Engine) -> None:
+    from console.services.applicants import withdraw_application
+
+    season = season_id(engine)
+    place_in_zone(engine, {1: SCHOOL})
+    claimed = claim_next(engine, season_id=season, county_code="620402",
+                         queue="school", reviewer="人民路小学", school_code=SCHOOL)  # fmt: skip
+    assert claimed is not None and claimed[0].id is not None
+    with session_scope(engine) as session:
+        withdraw_application(session, "1", actor="接待员", reason="家长申请撤回")
+
+    with pytest.raises(AdmissionsError, match="已关闭"):
+        decide(engine, claimed[0].id, reviewer="人民路小学", accept=False,
+               reason="住址不符")  # fmt: skip
+    with Session(engine) as session:
+        application = session.get(Application, 1)
+        assert application is not None
+        assert application.status == Status.WITHDRAWN
+
+
+def test_stats_of_school_count_its_own_queue(engine: Engine) -> None:
+    season = season_id(engine)
+    # Child 2 prefers SCHOOL but belongs to the queue of its zone school P02.
+    place_in_zone(engine, {1: SCHOOL, 2: "620402P02"})
+    sync_queue(engine, season_id=season, county_code="620402", queue="school")
+    with Session(engine) as session:
+        queued = list_items(session, season_id=season, county_code="620402",
+                            queue="school", school_code=SCHOOL)  # fmt: skip
+    assert len(queued) == 1
+
+    with session_scope(engine) as session:
+        reviews = season_stats(
+            session, county_code="620402", school_code=SCHOOL
+        ).reviews
+
+    assert reviews["school"] == {"waiting": 1, "in_review": 0, "decided": 0}

@@ -55,6 +55,8 @@ STATE_LABELS = {
     "decided": "已决定",
     "closed": "已关闭",
 }
+# Batches whose in-zone children each school confirms.
+SCHOOL_BATCHES = ("A", "B", "D", "E")
 DECISION_LABELS = {"accept": "通过", "reject": "不予受理"}
 # A school confirms its in-zone children or returns them to the bureau.
 SCHOOL_DECISION_LABELS = {"accept": "确认", "reject": "退回教育局"}
@@ -83,7 +85,7 @@ def needs_review(queue: str) -> Any:
     if queue == "school":
         return and_(
             col(Application.status) == Status.CLASSIFIED,
-            col(Application.batch).in_(["A", "B", "D", "E"]),
+            col(Application.batch).in_(SCHOOL_BATCHES),
             col(Application.zone_school_code).is_not(None),
         )
     return and_(
@@ -91,8 +93,14 @@ def needs_review(queue: str) -> Any:
     )
 
 
-def _school_scope(queue: str, school_code: str | None) -> Any:
-    """Return the condition that narrows the school queue to one school."""
+def _school_scope(
+    session: Session, queue: str, county_code: str, school_code: str | None
+) -> Any:
+    """Return the condition that narrows the school queue to one school.
+
+    Raises AdmissionsError when the code is missing or names no school of the
+    county, so that a mistyped code is not taken for an empty queue.
+    """
     if queue != "school":
         return True
     if not school_code:
@@ -100,7 +108,21 @@ def _school_scope(queue: str, school_code: str | None) -> Any:
             "学校片区确认队列须用 --school 指定学校代码，例如 --school 620402P01",
             title="缺少学校",
         )
-    return col(Application.zone_school_code) == school_code
+    code = school_code.strip().upper()
+    school = session.get(School, code)
+    if school is None or school.county_code != county_code:
+        schools = session.exec(
+            select(School.code, School.name)
+            .where(School.county_code == county_code)
+            .order_by(col(School.code))
+        ).all()
+        listed = "、".join(f"{code}（{name}）" for code, name in schools[:8])
+        raise AdmissionsError(
+            f"学校代码 {school_code} 不是本区县的学校，请核对后重新输入，"
+            f"本区县学校如：{listed}",
+            title="学校无效",
+        )
+    return col(Application.zone_school_code) == code
 
 
 def _check_queue(queue: str) -> None:
@@ -180,7 +202,7 @@ def list_items(
     The school queue needs `school_code`, and lists that school's items.
     """
     _check_queue(queue)
-    one_school = _school_scope(queue, school_code)
+    one_school = _school_scope(session, queue, county_code, school_code)
     rows = session.exec(
         select(ReviewItem, Application)
         .join(Application, col(Application.id) == ReviewItem.application_id)
@@ -211,7 +233,8 @@ def claim_next(
     A reviewer who has claimed an item and not decided it gets it again, so running
     the command twice does not take a second item.
     """
-    one_school = _school_scope(queue, school_code)
+    with Session(engine) as session:
+        one_school = _school_scope(session, queue, county_code, school_code)
     sync_queue(engine, season_id=season_id, county_code=county_code, queue=queue)
     in_scope = select(Application.id).where(
         Application.season_id == season_id,
@@ -422,7 +445,7 @@ def _check_still_needed(item: ReviewItem, application: Application) -> None:
     elif item.queue == "school":
         needed = (
             application.status == Status.CLASSIFIED
-            and application.batch in ("A", "B", "D", "E")
+            and application.batch in SCHOOL_BATCHES
             and application.zone_school_code is not None
         )
     if not needed:

@@ -636,12 +636,17 @@ def _review_counts(
     """
     counts: dict[str, dict[str, int]] = {}
     for queue in REVIEW_QUEUES:
+        # A school's confirmation queue holds the children of its zone only, not
+        # the other children that the school scope adds.
+        own_queue: Any = True
+        if queue == "school" and scope.school_code is not None:
+            own_queue = col(Application.zone_school_code) == scope.school_code
         by_state: Counter[str] = Counter()
         for state, count in session.exec(
             scope.where(
                 select(ReviewItem.state, func.count())
                 .join(Application, col(Application.id) == ReviewItem.application_id)
-                .where(ReviewItem.queue == queue)
+                .where(ReviewItem.queue == queue, own_queue)
                 .group_by(ReviewItem.state)
             )
         ):
@@ -654,7 +659,11 @@ def _review_counts(
             scope.where(
                 select(func.count())
                 .select_from(Application)
-                .where(needs_review(queue), col(Application.id).not_in(handled))
+                .where(
+                    needs_review(queue),
+                    col(Application.id).not_in(handled),
+                    own_queue,
+                )
             )
         ).one()
         counts[queue] = {
