@@ -6,20 +6,26 @@ Every name, ID number and mobile here is made up.
 from __future__ import annotations
 
 import json
+import uuid
 from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
-from sqlalchemy import select
+from sqlalchemy import select, text
+from sqlalchemy.engine import Engine
+from sqlalchemy.exc import OperationalError
 from sqlmodel import Session
 
 from console.cli import cli
 from console.db import create_schema, make_engine, session_scope
+from console.errors import AdmissionsError
 from console.models import AuditEvent, ParentCase, Window
+from console.services.cases import open_case, resolve_case
 from console.services.intake import import_rows
 from console.services.reference import load_reference
 from console.services.seasons import open_window
 from tests.test_import_files import make_row
+from tests.test_review import POSTGRES_URL
 
 
 @pytest.fixture
@@ -113,3 +119,89 @@ def test_case_of_another_county_application_rejected(db_url: str) -> None:
 
     assert code == 1
     assert "不属于本区县" in output
+
+
+def test_full_width_mobile_accepted(db_url: str) -> None:
+    code, output = run(db_url, "cases", "open", "--county", "白银区", "--kind",
+                       "consultation", "--summary", "询问报名时间",
+                       "--mobile", "１３８ １２３４ ５６７８")  # fmt: skip
+
+    assert code == 0, output
+    engine = make_engine(db_url)
+    with Session(engine) as session:
+        case = session.exec(select(ParentCase)).scalars().one()
+    assert case.contact_mobile == "13812345678"
+
+
+def test_case_of_another_season_application_rejected(db_url: str) -> None:
+    engine = make_engine(db_url)
+    with session_scope(engine) as session:
+        open_window(session, year=2026, county_code="620402", actor="tester")
+
+    # The latest season is 2026, and application 1 belongs to 2025.
+    code, output = run(db_url, "cases", "open", "--county", "白银区", "--kind",
+                       "complaint", "--summary", "对2025年录取结果有异议",
+                       "--application", "1")  # fmt: skip
+
+    assert code == 1
+    assert "申请 1 属于2025年度" in output
+    assert "--season 2025" in output
+    with Session(engine) as session:
+        assert session.exec(select(ParentCase)).scalars().all() == []
+    code, output = run(db_url, "cases", "open", "--county", "白银区", "--season",
+                       "2025", "--kind", "complaint", "--summary",
+                       "对2025年录取结果有异议", "--application", "1")  # fmt: skip
+    assert code == 0, output
+
+
+def resolve_from_stale_session(engine: Engine) -> None:
+    """Resolve one case from two sessions, the first read before the second wrote.
+
+    SQLite serialises the two with BEGIN IMMEDIATE, so only PostgreSQL runs this.
+    """
+    with session_scope(engine) as session:
+        case = open_case(session, season_id=1, county_code="620402",
+                         kind="complaint", summary="对片区划分有异议", actor="接待员")  # fmt: skip
+        case_id = case.id
+    assert case_id is not None
+
+    with Session(engine) as first:
+        # The first desk has loaded the case while it was still open.
+        loaded = first.get(ParentCase, case_id)
+        assert loaded is not None and loaded.state == "open"
+        with session_scope(engine) as second:
+            resolve_case(second, case_id, resolution="已电话答复", actor="科长")
+        with pytest.raises(AdmissionsError, match="已由 科长 办结"):
+            resolve_case(first, case_id, resolution="再次答复", actor="接待员")
+        first.rollback()
+
+    with Session(engine) as session:
+        case = session.get(ParentCase, case_id)
+        assert case is not None
+        assert (case.resolved_by, case.resolution) == ("科长", "已电话答复")
+        resolves = session.exec(select(AuditEvent).where(
+            AuditEvent.action == "case.resolve")).scalars().all()  # fmt: skip
+    assert len(resolves) == 1
+
+
+@pytest.mark.postgres
+def test_case_resolved_once_on_postgres(tmp_path: Path) -> None:
+    schema = f"cases_{uuid.uuid4().hex[:12]}"
+    admin = make_engine(POSTGRES_URL)
+    try:
+        with admin.begin() as connection:
+            connection.execute(text(f'CREATE SCHEMA "{schema}"'))
+    except OperationalError as error:
+        pytest.skip(f"PostgreSQL at 127.0.0.1:5432 is not reachable: {error}")
+    engine = make_engine(f"{POSTGRES_URL}?options=-csearch_path%3D{schema}")
+    try:
+        create_schema(engine)
+        with session_scope(engine) as session:
+            load_reference(session)
+            open_window(session, year=2025, county_code="620402", actor="tester")
+        resolve_from_stale_session(engine)
+    finally:
+        engine.dispose()
+        with admin.begin() as connection:
+            connection.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
+        admin.dispose()

@@ -7,12 +7,14 @@ resolved case is never reopened: a new contact is a new case.
 
 from __future__ import annotations
 
+import unicodedata
 from dataclasses import dataclass
 
+from sqlalchemy import update
 from sqlmodel import Session, col, select
 
 from console.errors import AdmissionsError, NotFoundError
-from console.models import ParentCase, utcnow
+from console.models import ParentCase, Season, utcnow
 from console.rules.masking import mask_mobile
 from console.rules.mobile import InvalidMobile, normalize_mobile
 from console.services import audit
@@ -70,7 +72,9 @@ def open_case(
     contact = ""
     if mobile:
         try:
-            contact = normalize_mobile(mobile)
+            # Full-width digits typed with a Chinese input method fold to ASCII,
+            # as they do on import.
+            contact = normalize_mobile(unicodedata.normalize("NFKC", mobile))
         except InvalidMobile as exc:
             raise AdmissionsError(
                 f"联系电话 {mask_mobile(mobile)} 无效：{exc.reason}，"
@@ -84,6 +88,14 @@ def open_case(
             raise AdmissionsError(
                 f"申请 {application.id} 不属于本区县，请核对申请号或区县",
                 title="申请不属于本区县",
+            )
+        if application.season_id != season_id:
+            season = session.get(Season, application.season_id)
+            year = season.year if season else application.season_id
+            raise AdmissionsError(
+                f"申请 {application.id} 属于{year}年度，不属于本年度。"
+                f"请加 --season {year} 登记，或核对申请号",
+                title="申请不属于本年度",
             )
         application_id = application.id
     case = ParentCase(
@@ -106,16 +118,22 @@ def resolve_case(
         raise NotFoundError(
             f"没有编号为 {case_id} 的咨询投诉记录，请用 admissions cases list 查看"
         )
-    if case.state == "resolved":
+    text = _text(resolution, "办理结果", "已电话答复家长片区划分依据")
+    # The state is checked in the UPDATE itself, so that of two staff resolving
+    # the same case at once only the first is recorded.
+    resolved = session.execute(
+        update(ParentCase)
+        .where(col(ParentCase.id) == case_id, col(ParentCase.state) == "open")
+        .values(state="resolved", resolution=text, resolved_by=actor,
+                resolved_at=utcnow())
+        .returning(col(ParentCase.id))
+    ).first()  # fmt: skip
+    session.refresh(case)
+    if resolved is None:
         raise AdmissionsError(
             f"记录 {case_id} 已由 {case.resolved_by} 办结。家长再次来电请新建一条记录",
             title="记录已办结",
         )
-    case.resolution = _text(resolution, "办理结果", "已电话答复家长片区划分依据")
-    case.state = "resolved"
-    case.resolved_by = actor
-    case.resolved_at = utcnow()
-    session.add(case)
     audit.record(session, actor=actor, action="case.resolve", entity="case",
                  entity_id=case.id, detail={"kind": case.kind})  # fmt: skip
     return case
