@@ -11,6 +11,7 @@ from sqlmodel import select
 from console.cli import cli
 from console.db import create_schema, make_engine, session_scope
 from console.models import School
+from console.policy import FIXTURES_DIR
 from console.services.reference import load_reference
 from console.services.seasons import open_window
 
@@ -43,8 +44,9 @@ def test_guide_states_the_consoles_rules(db_url: str) -> None:
     assert "0943-8222115、0943-8235323" in output
     assert "0943-8248585" in output
     assert (
-        "E类：非本县（区）户籍且无固定住房，以居住证为主要依据；同批次内社保缴纳月数多者优先，再摇号号码小者优先。"
-        in output
+        "E类：非本县（区）户籍且无固定住房，以居住证为主要依据，"
+        "居住证签发至2025年8月31日须满6个月，近两年社保缴费须满6个月（未查到社保信息的可容缺）；"
+        "同批次内社保缴纳月数多者优先，再摇号号码小者优先。" in output
     )
     assert "同一住房6年内只安排一户家庭子女入学（兄弟姐妹除外）" in output
     assert "| 5 | 社保参保缴费信息 |" in output
@@ -78,3 +80,56 @@ def test_junior_guide_without_window_uses_policy_dates(db_url: str) -> None:
     assert "符合条件的小学毕业生" in output
     assert "报名时间为2025年7月10日至2025年7月31日" in output
     assert "0943-6626012" in output
+
+
+def test_guide_ends_each_tiebreak_with_lottery(db_url: str) -> None:
+    code, output = run(db_url, "guide", "--county", "白银区")
+
+    assert code == 0, output
+    # The allocation breaks the ties that a batch's chain leaves by lottery number.
+    assert (
+        "A类：本县（区）有固定住房，且为本县（区）户籍；"
+        "同批次内户籍登记日期早者优先，再房产登记日期早者优先，再摇号号码小者优先。"
+    ) in output
+    assert "同批次内提交时间早者优先，再摇号号码小者优先。" in output
+
+
+def test_guide_orders_keys_as_allocation(
+    db_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    policy = (FIXTURES_DIR / "policy.toml").read_text(encoding="utf-8")
+    policy = policy.replace(
+        'E = ["insurance_months", "lottery"]', 'E = ["lottery", "insurance_months"]'
+    )
+    assert 'E = ["lottery", "insurance_months"]' in policy
+    (tmp_path / "policy.toml").write_text(policy, encoding="utf-8")
+    monkeypatch.setenv("ADMISSIONS_POLICY", str(tmp_path / "policy.toml"))
+
+    code, output = run(db_url, "guide", "--county", "白银区")
+
+    assert code == 0, output
+    # key_chain moves the lottery to the end of the chain, whatever its place.
+    assert "同批次内社保缴纳月数多者优先，再摇号号码小者优先。" in output
+
+
+def test_junior_guide_names_feeder_primaries(db_url: str) -> None:
+    code, output = run(db_url, "guide", "--county", "白银区", "--stage", "junior")
+
+    assert code == 0, output
+    assert "初中片区按对口小学划分" in output
+    assert "| 学校 | 学校代码 | 计划学位 | 对口小学 |" in output
+    assert "| 白银区水川初级中学 | 620402J03 | 100 | 白银区水川镇中心小学 |" in output
+
+
+def test_guide_config_missing_key_named(
+    db_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    config = tmp_path / "service-guide.toml"
+    config.write_text('[defaults]\nitem = "义务教育入学"\n', encoding="utf-8")
+    monkeypatch.setenv("ADMISSIONS_GUIDE", str(config))
+
+    code, output = run(db_url, "guide", "--county", "白银区")
+
+    assert code == 1
+    assert "缺少 channels、basis" in output
+    assert "Traceback" not in output

@@ -20,6 +20,7 @@ from sqlmodel import Session, col, select
 from console.errors import AdmissionsError
 from console.models import Division, School, Stage, Window
 from console.policy import FIXTURES_DIR, policy_for
+from console.rules.allocation import key_chain
 from console.services.allocation import KEY_LABELS, STAGE_LABELS
 from console.services.seasons import get_season
 
@@ -33,6 +34,13 @@ BATCH_RULES = {
 }
 
 
+# Keys of the guide's fixed texts, each required in the defaults or the county.
+GUIDE_KEYS = (
+    "item", "channels", "basis", "materials", "steps", "fees", "result",
+    "delivery", "consultation", "city_bureau_phone",
+)  # fmt: skip
+
+
 def load_guide_texts(county_code: str, path: Path | None = None) -> dict[str, Any]:
     """Return the guide's texts for a county: the defaults with its overrides."""
     source = path or Path(
@@ -44,7 +52,14 @@ def load_guide_texts(county_code: str, path: Path | None = None) -> dict[str, An
         raise AdmissionsError(
             f"无法读取办事指南配置文件 {source}：{exc}。请检查文件路径和 TOML 格式。"
         ) from exc
-    return {**data.get("defaults", {}), **data.get("county", {}).get(county_code, {})}
+    texts = {**data.get("defaults", {}), **data.get("county", {}).get(county_code, {})}
+    missing = [key for key in GUIDE_KEYS if key not in texts]
+    if missing:
+        raise AdmissionsError(
+            f"办事指南配置文件 {source} 缺少 {'、'.join(missing)}。"
+            "请在 [defaults] 或本区县的 [county.代码] 中补上这些项。"
+        )
+    return texts
 
 
 def build_guide(
@@ -98,7 +113,7 @@ def build_guide(
     section("四、受理及实施机构", f"{county}教育行政部门。")
     section("五、法定依据", texts["basis"])
     section("六、申请材料目录", *_materials(texts["materials"]))
-    section("七、入学顺序", *_admission_order(policy))
+    section("七、入学顺序", *_admission_order(policy, stage, cutoff))
     section(
         "八、办理流程", *(f"{n}. {step}；" for n, step in enumerate(texts["steps"], 1))
     )
@@ -106,7 +121,7 @@ def build_guide(
         "九、办结时限",
         f"报名时间为{_day(opens)}至{_day(closes)}，在截止时间前办结。",
     )
-    section("十、招生学校及学位", *_schools(schools))
+    section("十、招生学校及学位", *_schools(session, schools, stage))
     section("十一、收费依据及标准", texts["fees"])
     section("十二、审批结果及送达", f"审批结果：{texts['result']}", "",
             f"结果送达：{texts['delivery']}")  # fmt: skip
@@ -138,17 +153,22 @@ def _materials(materials: list[dict[str, Any]]) -> list[str]:
     return rows
 
 
-def _admission_order(policy: Any) -> list[str]:
+def _admission_order(policy: Any, stage: str, cutoff: date) -> list[str]:
     lines = [
         "各校先招收片区内学生，按以下批次顺序录取，学位满额后其余学生由教育局统筹调剂：",
         "",
     ]
+    if stage == Stage.JUNIOR:
+        # console.services.allocation zones a graduate by the primary school it feeds.
+        lines[0:0] = ["初中片区按对口小学划分：小学毕业学校对口的初中为片区学校，"
+                      "对口关系见“十、招生学校及学位”。", ""]  # fmt: skip
     for batch, rule in BATCH_RULES.items():
-        keys = policy.tiebreak.get(batch, ())
-        order = (
-            "；同批次内" + "，再".join(KEY_LABELS[key] for key in keys) if keys else ""
+        # The same chain as the allocation: the county's keys, then the lottery.
+        keys = key_chain(batch, policy.tiebreak)
+        order = "；同批次内" + "，再".join(KEY_LABELS[key] for key in keys)
+        lines.append(
+            f"- {batch}类：{rule}{_batch_e_terms(policy, cutoff, batch)}{order}。"
         )
-        lines.append(f"- {batch}类：{rule}{order}。")
     notes = []
     if policy.sibling_priority:
         notes.append("同批次内，有哥哥或姐姐在片区学校就读的儿童最先录取")
@@ -166,11 +186,39 @@ def _admission_order(policy: Any) -> list[str]:
     return lines
 
 
-def _schools(schools: list[School] | Any) -> list[str]:
+def _batch_e_terms(policy: Any, cutoff: date, batch: str) -> str:
+    """Return the batch E minimums that console.rules.classification checks."""
+    if batch != "E":
+        return ""
+    terms = []
+    if policy.batch_e_min_permit_months > 0:
+        terms.append(
+            f"居住证签发至{_day(cutoff)}须满{policy.batch_e_min_permit_months}个月"
+        )
+    if policy.batch_e_min_insurance_months > 0:
+        terms.append(
+            f"近两年社保缴费须满{policy.batch_e_min_insurance_months}个月（未查到社保信息的可容缺）"
+        )
+    return "，" + "，".join(terms) if terms else ""
+
+
+def _schools(session: Session, schools: list[School] | Any, stage: str) -> list[str]:
     if not schools:
         return ["本学段暂无招生学校信息。"]
-    rows = ["| 学校 | 学校代码 | 计划学位 |", "| --- | --- | ---: |"]
+    if stage != Stage.JUNIOR:
+        rows = ["| 学校 | 学校代码 | 计划学位 |", "| --- | --- | ---: |"]
+        for school in schools:
+            rows.append(f"| {school.name} | {school.code} | {school.seats} |")
+        rows.append(f"| 合计 | | {sum(school.seats for school in schools)} |")
+        return rows
+    rows = ["| 学校 | 学校代码 | 计划学位 | 对口小学 |", "| --- | --- | ---: | --- |"]
     for school in schools:
-        rows.append(f"| {school.name} | {school.code} | {school.seats} |")
-    rows.append(f"| 合计 | | {sum(school.seats for school in schools)} |")
+        feeders = []
+        for code in school.feeder_primaries.split():
+            primary = session.get(School, code)
+            feeders.append(primary.name if primary else code)
+        rows.append(
+            f"| {school.name} | {school.code} | {school.seats} | {'、'.join(feeders)} |"
+        )
+    rows.append(f"| 合计 | | {sum(school.seats for school in schools)} | |")
     return rows
