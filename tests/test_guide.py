@@ -41,6 +41,7 @@ def test_guide_states_the_consoles_rules(db_url: str) -> None:
     # The cut-off and window come from the season, the phones and rules from policy.
     assert "2025年8月31日（含）前年满6周岁，即2019年8月31日及以前出生" in output
     assert "报名时间为2025年7月1日至2025年7月31日" in output
+    assert "尚未设立" not in output
     assert "0943-8222115、0943-8235323" in output
     assert "0943-8248585" in output
     assert (
@@ -48,7 +49,10 @@ def test_guide_states_the_consoles_rules(db_url: str) -> None:
         "居住证签发至2025年8月31日须满6个月，近两年社保缴费须满6个月（未查到社保信息的可容缺）；"
         "同批次内社保缴纳月数多者优先，再摇号号码小者优先。" in output
     )
-    assert "同一住房6年内只安排一户家庭子女入学（兄弟姐妹除外）" in output
+    assert (
+        "同一住房6年内已用于其他家庭子女入学的，不再作为A类、B类的住房依据，按D类或E类排序（同一家庭的兄弟姐妹除外）"
+        in output
+    )
     assert "| 5 | 社保参保缴费信息 |" in output
     # The schools table adds up the seats of the reference data.
     with session_scope(make_engine(db_url)) as session:
@@ -79,6 +83,7 @@ def test_junior_guide_without_window_uses_policy_dates(db_url: str) -> None:
     assert code == 0, output
     assert "符合条件的小学毕业生" in output
     assert "报名时间为2025年7月10日至2025年7月31日" in output
+    assert "本年度报名窗口尚未设立" in output
     assert "0943-6626012" in output
 
 

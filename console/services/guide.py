@@ -119,7 +119,12 @@ def build_guide(
     )
     section(
         "九、办结时限",
-        f"报名时间为{_day(opens)}至{_day(closes)}，在截止时间前办结。",
+        f"报名时间为{_day(opens)}至{_day(closes)}，在截止时间前办结。"
+        + (
+            ""
+            if window is not None
+            else "本年度报名窗口尚未设立，以上为本县（区）默认日期，以教育局公告为准。"
+        ),
     )
     section("十、招生学校及学位", *_schools(session, schools, stage))
     section("十一、收费依据及标准", texts["fees"])
@@ -178,8 +183,9 @@ def _admission_order(policy: Any, stage: str, cutoff: date) -> list[str]:
         )
     if policy.place_lock_years > 0:
         notes.append(
-            f"同一住房{policy.place_lock_years}年内只安排一户家庭子女入学"
-            + ("（兄弟姐妹除外）" if policy.place_lock_sibling_exempt else "")
+            f"同一住房{policy.place_lock_years}年内已用于其他家庭子女入学的，"
+            "不再作为A类、B类的住房依据，按D类或E类排序"
+            + ("（同一家庭的兄弟姐妹除外）" if policy.place_lock_sibling_exempt else "")
         )
     if notes:
         lines.extend(["", "另：" + "；".join(notes) + "。"])
