@@ -607,3 +607,27 @@ def test_stats_of_school_count_its_own_queue(engine: Engine) -> None:
         ).reviews
 
     assert reviews["school"] == {"waiting": 1, "in_review": 0, "decided": 0}
+
+
+@pytest.mark.parametrize("flags", [["--accept", "--reject"], ["--reject", "--accept"]])
+def test_decide_with_both_flags_rejected(db_url: str, flags: list[str]) -> None:
+    runner = CliRunner()
+    base = ["--db", db_url, "--operator", "审核员甲", "review"]
+    claimed = runner.invoke(cli, [*base, "next", "--county", "白银区"])
+    assert claimed.exit_code == 0, claimed.output
+
+    decided = runner.invoke(cli, [*base, "decide", "1", *flags, "--batch", "A",
+                                  "--school", SCHOOL, "--reason", "已核对"])  # fmt: skip
+
+    assert decided.exit_code == 2, decided.output
+    assert "--accept" in decided.output
+    assert "--reject" in decided.output
+    engine = make_engine(db_url)
+    with Session(engine) as session:
+        item = session.get(ReviewItem, 1)
+        assert item is not None
+        assert item.state == "claimed"
+        application = session.get(Application, item.application_id)
+        assert application is not None
+        assert application.status == Status.EXCEPTION
+    engine.dispose()

@@ -185,9 +185,9 @@ def next_command(
 
 @review_group.command("decide")
 @click.argument("item_id", type=int, metavar="审核项编号")
-@click.option("--accept", "decision", flag_value="accept",
+@click.option("--accept", is_flag=True,
               help="通过审核并分批；学校片区确认队列中为确认。")  # fmt: skip
-@click.option("--reject", "decision", flag_value="reject",
+@click.option("--reject", is_flag=True,
               help="不予受理该申请；学校片区确认队列中为退回教育局。")  # fmt: skip
 @click.option("--batch", type=click.Choice(["A", "B", "C", "D", "E"]), default=None,
               help="通过时的批次。")  # fmt: skip
@@ -200,7 +200,8 @@ def next_command(
 def decide_command(
     app: AppContext,
     item_id: int,
-    decision: str | None,
+    accept: bool,
+    reject: bool,
     batch: str | None,
     school: str | None,
     reason: str,
@@ -212,8 +213,16 @@ def decide_command(
     """
     from console.services.review import decide, decision_label
 
-    if decision is None:
+    # Two separate flags, because with one shared destination Click keeps the last
+    # flag typed and "--accept --reject" would reject the application.
+    if accept and reject:
+        raise click.UsageError(
+            "--accept 和 --reject 不能同时使用，请只给出一个决定：通过用 --accept，"
+            "不予受理或退回教育局用 --reject。"
+        )
+    if not accept and not reject:
         raise click.UsageError("请用 --accept 或 --reject 给出决定。")
+    decision = "accept" if accept else "reject"
     item, application = decide(
         app.engine, item_id, reviewer=app.operator, accept=decision == "accept",
         reason=reason, batch=batch, school_code=school,
