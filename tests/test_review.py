@@ -5,6 +5,7 @@ Every name, ID number and mobile here is made up.
 
 from __future__ import annotations
 
+import json
 import threading
 import uuid
 from collections import Counter
@@ -631,3 +632,31 @@ def test_decide_with_both_flags_rejected(db_url: str, flags: list[str]) -> None:
         assert application is not None
         assert application.status == Status.EXCEPTION
     engine.dispose()
+
+
+def test_list_agrees_with_stats_after_allocation(db_url: str, engine: Engine) -> None:
+    runner = CliRunner()
+    base = ["--db", db_url, "review", "list", "--county", "白银区", "--queue"]
+    before = runner.invoke(cli, [*base, "batch_c", "--json"])
+    assert before.exit_code == 0, before.output
+    assert [row["state"] for row in json.loads(before.output)["items"]] == ["open"]
+
+    with Session(engine) as session:
+        run_allocation(session, season_id=season_id(engine), county_code="620402",
+                       stage="primary", actor="审核员甲", commit=True)  # fmt: skip
+        session.commit()
+        waiting = season_stats(session, county_code="620402").reviews["batch_c"]
+    assert waiting["waiting"] == 0
+
+    listed = runner.invoke(cli, [*base, "batch_c"])
+    as_json = runner.invoke(cli, [*base, "batch_c", "--json"])
+    claimed = runner.invoke(cli, ["--db", db_url, "--operator", "审核员甲", "review",
+                                  "next", "--county", "白银区", "--queue", "batch_c"])  # fmt: skip
+
+    assert claimed.exit_code == 0, claimed.output
+    assert "没有待领取的项" in claimed.output
+    assert listed.exit_code == 0, listed.output
+    assert "待领取" not in listed.output
+    assert "不在队列（已录取）" in listed.output
+    items = json.loads(as_json.output)["items"]
+    assert [row["in_queue"] for row in items] == [False]

@@ -50,18 +50,22 @@ def list_command(
     school_code: str | None,
     as_json: bool,
 ) -> None:
-    """列出一个审核队列的各项及其状态（待领取、审核中、已决定）。
+    """列出一个审核队列的各项及其状态（待领取、审核中、已决定、已关闭）。
+
+    申请已离开队列（例如分配保存后已录取）的项显示为“不在队列”，不能再领取。
 
     示例：admissions review list --county 白银区 --queue exception
     """
     from tabulate import tabulate
 
     from console.db import session_scope
+    from console.models import STATUS_LABELS
     from console.rules.masking import mask_id_number
     from console.services.review import (
         QUEUES,
         STATE_LABELS,
         decision_label,
+        is_in_queue,
         list_items,
         sync_queue,
     )
@@ -86,6 +90,10 @@ def list_command(
                 if item.state == "decided"
                 else application.status_reason,
                 "state": item.state,
+                # False for an open or claimed item whose application has left
+                # the queue, for example placed by an allocation commit.
+                "in_queue": is_in_queue(queue, application),
+                "status": application.status,
                 "reviewer": item.decided_by or item.claimed_by or "",
                 "decision": item.decision,
                 "batch": item.batch,
@@ -103,7 +111,7 @@ def list_command(
         [
             row["item"], row["application"], row["student_name"],
             row["student_id_number"],
-            STATE_LABELS.get(row["state"], row["state"]), row["reviewer"],
+            _state_label(row, STATE_LABELS, STATUS_LABELS), row["reviewer"],
             decision_label(queue, row["decision"]),
             _shorten(row["reason"], 30),
         ]
@@ -234,6 +242,20 @@ def decide_command(
     if decision == "accept" and item.queue != "school":
         outcome += f"，{item.batch}类，录取依据学校 {item.school_code}"
     click.echo(f"审核项 {item.id}（申请 {application.id}）：{outcome}。")
+
+
+def _state_label(
+    row: dict[str, Any], state_labels: dict[str, str], status_labels: dict[str, str]
+) -> str:
+    """Label an item's state, naming the application's status once it left the queue.
+
+    Without this an open item of a placed child reads as waiting, although
+    `review next` no longer gives it out and `stats` no longer counts it.
+    """
+    if row["state"] in ("open", "claimed") and not row["in_queue"]:
+        status = status_labels.get(row["status"], row["status"])
+        return f"不在队列（{status}）"
+    return state_labels.get(row["state"], row["state"])
 
 
 def _decision_data(item: Any, application: Any) -> dict[str, Any]:

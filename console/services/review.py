@@ -433,22 +433,30 @@ def _raise_not_decidable(session: Session, item_id: int) -> None:
     )
 
 
+def is_in_queue(queue: str, application: Application) -> bool:
+    """Return whether `application` still belongs in `queue`, as `needs_review` selects.
+
+    An allocation commit moves a batch C or in-zone child to placed, so its open item
+    can no longer be claimed or decided.
+    """
+    if queue == "batch_c":
+        return application.status == Status.CLASSIFIED and application.batch == "C"
+    if queue == "school":
+        return (
+            application.status == Status.CLASSIFIED
+            and application.batch in SCHOOL_BATCHES
+            and application.zone_school_code is not None
+        )
+    return application.status == Status.EXCEPTION
+
+
 def _check_still_needed(item: ReviewItem, application: Application) -> None:
     """Raise when the application left the queue after the item was claimed.
 
     A family may withdraw, or staff defer or reject the application, while the item
     waits; a decision then would bring an ended application back into the season.
     """
-    needed = application.status == Status.EXCEPTION
-    if item.queue == "batch_c":
-        needed = application.status == Status.CLASSIFIED and application.batch == "C"
-    elif item.queue == "school":
-        needed = (
-            application.status == Status.CLASSIFIED
-            and application.batch in SCHOOL_BATCHES
-            and application.zone_school_code is not None
-        )
-    if not needed:
+    if not is_in_queue(item.queue, application):
         label = STATUS_LABELS.get(application.status, application.status)
         raise AdmissionsError(
             f"申请 {application.id} 已是“{label}”状态，不再属于{QUEUES[item.queue]}队列，"
