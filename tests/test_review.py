@@ -660,3 +660,20 @@ def test_list_agrees_with_stats_after_allocation(db_url: str, engine: Engine) ->
     assert "不在队列（已录取）" in listed.output
     items = json.loads(as_json.output)["items"]
     assert [row["in_queue"] for row in items] == [False]
+
+
+def test_unclaimed_hint_runs_as_printed(db_url: str) -> None:
+    runner = CliRunner()
+    base = ["--db", db_url, "--operator", "审核员甲", "review"]
+    listed = runner.invoke(cli, [*base, "list", "--county", "白银区"])
+    assert listed.exit_code == 0, listed.output
+
+    decided = runner.invoke(cli, [*base, "decide", "1", "--reject", "--reason", "不符"])
+
+    assert decided.exit_code == 1, decided.output
+    hint = "admissions review next --county 620402 --queue exception"
+    assert hint in decided.output
+    claimed = runner.invoke(cli, ["--db", db_url, "--operator", "审核员甲",
+                                  *hint.split()[1:]])  # fmt: skip
+    assert claimed.exit_code == 0, claimed.output
+    assert "异常待审 第 1 项" in claimed.output

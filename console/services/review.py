@@ -426,9 +426,15 @@ def _raise_not_decidable(session: Session, item_id: int) -> None:
             title="审核项已关闭",
         )
     holder = f"正由 {item.claimed_by} 审核" if item.claimed_by else "尚未领取"
+    # The hint is a command that runs as printed: next requires --county, and the
+    # school queue requires --school as well.
+    application = session.get(Application, item.application_id)
+    scope = f"--county {application.county_code} " if application else ""
+    if item.queue == "school" and application and application.zone_school_code:
+        scope += f"--school {application.zone_school_code} "
     raise AdmissionsError(
         f"审核项 {item_id} {holder}。请先运行 admissions review next "
-        f"--queue {item.queue} 领取，再作决定",
+        f"{scope}--queue {item.queue} 领取，再作决定",
         title="审核项未由您领取",
     )
 
