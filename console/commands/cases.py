@@ -31,7 +31,7 @@ def cases_group() -> None:
 @click.option("--summary", required=True, help="家长反映的事由。")
 @click.option("--application", "application_key", default=None,
               help="相关申请的申请号或学生身份证号。")  # fmt: skip
-@click.option("--mobile", default=None, help="家长联系电话。")
+@click.option("--mobile", default=None, help="家长手机号码（11位），打码显示。")
 @pass_app
 def open_command(
     app: AppContext,
