@@ -416,3 +416,13 @@ def test_reject_records_reason_and_allows_new_application(
     report = import_rows(engine, [make_row(4)], window=window, source="import",
                          actor="tester")  # fmt: skip
     assert report.stored == 1
+
+
+def test_explain_names_status_of_unplaced_application(db_url: str) -> None:
+    run(db_url, "applicants", "withdraw", "3", "--reason", "家长申请撤回")
+
+    code, output = run(db_url, "allocate", "explain", "3")
+
+    assert code == 1
+    assert "该申请现为“已撤回”（已撤回：家长申请撤回）" in output
+    assert "admissions applicants show 3" in output

@@ -14,6 +14,8 @@ class AdmissionsApp(App[None]):
     """Operations console, opened on the season dashboard."""
 
     TITLE = "义务教育招生控制台"
+    # Textual's command palette is English and the console offers no commands there.
+    ENABLE_COMMAND_PALETTE = False
 
     def __init__(
         self, context: AppContext, *, refresh_seconds: float | None = 60.0

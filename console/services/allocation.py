@@ -15,6 +15,7 @@ from sqlmodel import Session, col, select
 from console.errors import AdmissionsError, NotFoundError
 from console.models import (
     RUN_STATE_LABELS,
+    STATUS_LABELS,
     AllocationRun,
     Application,
     Placement,
@@ -1007,8 +1008,16 @@ def placement_of(
     row = session.exec(query.order_by(col(Placement.run_id).desc())).first()
     if row is None:
         where = f"第 {run_id} 次分配中" if run_id is not None else "有效的分配中"
+        application = session.get(Application, application_id)
+        if application is None:
+            state = "，也没有这个申请号"
+        else:
+            label = STATUS_LABELS.get(application.status, application.status)
+            state = f"，该申请现为“{label}”（{application.status_reason}）"
         raise NotFoundError(
-            f"申请 {application_id} 在{where}没有记录。请检查申请编号或分配记录编号。"
+            f"申请 {application_id} 在{where}没有记录{state}。"
+            f"请检查申请编号或分配记录编号，或用 admissions applicants show "
+            f"{application_id} 查看处理记录。"
         )
     return row[0], row[1]
 
