@@ -138,3 +138,15 @@ def test_guide_config_missing_key_named(
     assert code == 1
     assert "缺少 channels、basis" in output
     assert "Traceback" not in output
+
+
+def test_guide_never_written_over_database(db_url: str, tmp_path: Path) -> None:
+    database = tmp_path / "season.db"
+    before = database.read_bytes()
+
+    code, output = run(db_url, "guide", "--county", "白银区", "-o", str(database),
+                       "--force")  # fmt: skip
+
+    assert code == 1
+    assert "是当前使用的数据库文件" in output
+    assert database.read_bytes() == before

@@ -12,6 +12,7 @@ from console.commands.options import (
     json_option,
     pass_app,
     season_option,
+    shorten,
 )
 from console.context import AppContext
 
@@ -295,22 +296,8 @@ def _echo_summaries(summaries: list[dict[str, Any]], names: dict[str, str]) -> N
     rows = [
         [s["id"], s["student_name"], s["student_id_number"], s["gender"],
          names.get(s["preferred_school_code"] or "", s["preferred_school_code"] or ""),
-         s["status_label"], _shorten(s["status_reason"], _REASON_WIDTH),
+         s["status_label"], shorten(s["status_reason"], _REASON_WIDTH),
          s["batch"] or "", s["guardian_mobile"], s["submitted_at"]]
         for s in summaries
     ]  # fmt: skip
     click.echo(tabulate(rows, headers=_LIST_HEADERS, tablefmt="simple"))
-
-
-def _shorten(text: str, width: int) -> str:
-    """Cut `text` to `width` terminal columns, ending it with an ellipsis when cut."""
-    from wcwidth import wcswidth
-
-    if wcswidth(text) <= width:
-        return text
-    shown = ""
-    for character in text:
-        if wcswidth(shown + character) > width - 1:
-            break
-        shown += character
-    return shown + "…"

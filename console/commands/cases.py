@@ -12,6 +12,7 @@ from console.commands.options import (
     json_option,
     pass_app,
     season_option,
+    shorten,
 )
 from console.context import AppContext
 
@@ -122,8 +123,8 @@ def list_command(
         return
     table = [
         [row["id"], KINDS[row["kind"]], STATES[row["state"]], row["application"] or "",
-         row["mobile"], _shorten(row["summary"], 24), row["opened_at"][:16],
-         _shorten(row["resolution"], 24)]
+         row["mobile"], shorten(row["summary"], 24), row["opened_at"][:16],
+         shorten(row["resolution"], 24)]
         for row in rows
     ]  # fmt: skip
     headers = [
@@ -155,7 +156,3 @@ def resolve_command(app: AppContext, case_id: int, resolution: str) -> None:
         case = resolve_case(session, case_id, resolution=resolution, actor=app.operator)
         message = f"{KINDS[case.kind]} {case.id} 已办结。"
     click.echo(message)
-
-
-def _shorten(text: str, width: int) -> str:
-    return text if len(text) <= width else text[: width - 1] + "…"

@@ -7,7 +7,13 @@ from typing import Any
 
 import click
 
-from console.commands.options import county_option, pass_app, season_option
+from console.commands.options import (
+    check_output_files,
+    check_output_folder,
+    county_option,
+    pass_app,
+    season_option,
+)
 from console.context import AppContext
 from console.errors import AdmissionsError
 
@@ -118,7 +124,7 @@ def export_allocation_command(
     if fmt in ("csv", "xlsx") and output is None:
         raise click.UsageError(f"{fmt} 格式需要用 --output 指定输出文件。")
     if output is not None:
-        _check_output_folder(output)
+        check_output_folder(output, title="导出失败")
         _check_output_file(output, fmt, database=app.engine.url.database, force=force)
     # The file is written inside the transaction, so a failed write also drops the audit
     # record of the export.
@@ -164,26 +170,6 @@ def export_allocation_command(
     )
 
 
-def _check_output_folder(output: Path) -> None:
-    """Reject an output path in a missing folder, before anything is read or audited.
-
-    The folder is not created, because a mistyped path would otherwise put the file
-    where staff do not expect it.
-    """
-    folder = output.parent
-    if not folder.exists():
-        raise AdmissionsError(
-            f"输出文件夹 {folder} 不存在，无法写入 {output}。"
-            f"请先创建该文件夹（mkdir -p {folder}），或改用已有文件夹中的路径。",
-            title="导出失败",
-        )
-    if not folder.is_dir():
-        raise AdmissionsError(
-            f"{folder} 不是文件夹，无法写入 {output}。请换一个输出路径。",
-            title="导出失败",
-        )
-
-
 def _check_output_file(
     output: Path, fmt: str, *, database: str | None, force: bool
 ) -> None:
@@ -193,22 +179,7 @@ def _check_output_file(
         targets.append(
             output.with_name(f"{output.stem}-schools{output.suffix or '.csv'}")
         )
-    # SQLite keeps a database in several files; writing over any of them destroys it.
-    protected = set()
-    if database:
-        for suffix in ("", "-wal", "-shm", "-journal"):
-            protected.add(Path(f"{database}{suffix}").resolve())
-    for target in targets:
-        if target.resolve() in protected:
-            raise AdmissionsError(
-                f"{target} 是当前使用的数据库文件，不能作为导出文件。请换一个输出文件名。",
-                title="导出失败",
-            )
-        if target.exists() and not force:
-            raise AdmissionsError(
-                f"{target} 已存在，未覆盖。请换一个输出文件名，或加 --force 覆盖它。",
-                title="导出失败",
-            )
+    check_output_files(targets, database=database, force=force, title="导出失败")
 
 
 def _write_document(fmt: str, output: Path, document: dict[str, Any]) -> None:

@@ -6,7 +6,13 @@ from pathlib import Path
 
 import click
 
-from console.commands.options import county_option, pass_app, season_option
+from console.commands.options import (
+    check_output_files,
+    check_output_folder,
+    county_option,
+    pass_app,
+    season_option,
+)
 from console.context import AppContext
 
 
@@ -36,18 +42,14 @@ def guide_command(
     from console.db import session_scope
     from console.services.guide import build_guide
 
+    if output is not None:
+        check_output_folder(output, title="办事指南未写入")
+        check_output_files([output], database=app.engine.url.database, force=force,
+                           title="办事指南未写入")  # fmt: skip
     with session_scope(app.engine) as session:
         text = build_guide(session, county_code=county, year=season_year, stage=stage)
     if output is None:
         click.echo(text, nl=False)
         return
-    if output.exists() and not force:
-        raise click.ClickException(
-            f"{output} 已存在，未覆盖。请换一个输出文件名，或加 --force 覆盖它。"
-        )
-    if not output.parent.exists():
-        raise click.ClickException(
-            f"文件夹 {output.parent} 不存在。请先创建该文件夹，或改用已有文件夹中的路径。"
-        )
     output.write_text(text, encoding="utf-8")
     click.echo(f"办事指南已写入 {output}。")

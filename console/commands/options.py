@@ -6,12 +6,14 @@ import json
 import time
 from collections.abc import Callable
 from datetime import datetime
+from pathlib import Path
 from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
 import click
 
 from console.context import AppContext
+from console.errors import AdmissionsError
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -208,3 +210,59 @@ def progress_printer(
         click.echo(f"{label} {done}/{total}（{percent}%）", err=True)
 
     return report
+
+
+def shorten(text: str, width: int) -> str:
+    """Cut `text` to `width` terminal columns, ending it with an ellipsis when cut."""
+    from wcwidth import wcswidth
+
+    if wcswidth(text) <= width:
+        return text
+    shown = ""
+    for character in text:
+        if wcswidth(shown + character) > width - 1:
+            break
+        shown += character
+    return shown + "…"
+
+
+def check_output_folder(output: Path, *, title: str) -> None:
+    """Reject an output path in a missing folder, before anything is read or audited.
+
+    The folder is not created, because a mistyped path would otherwise put the file
+    where staff do not expect it.
+    """
+    folder = output.parent
+    if not folder.exists():
+        raise AdmissionsError(
+            f"输出文件夹 {folder} 不存在，无法写入 {output}。"
+            f"请先创建该文件夹（mkdir -p {folder}），或改用已有文件夹中的路径。",
+            title=title,
+        )
+    if not folder.is_dir():
+        raise AdmissionsError(
+            f"{folder} 不是文件夹，无法写入 {output}。请换一个输出路径。",
+            title=title,
+        )
+
+
+def check_output_files(
+    targets: list[Path], *, database: str | None, force: bool, title: str
+) -> None:
+    """Reject writing over the database, and over any existing file unless `force`."""
+    # SQLite keeps a database in several files; writing over any of them destroys it.
+    protected = set()
+    if database:
+        for suffix in ("", "-wal", "-shm", "-journal"):
+            protected.add(Path(f"{database}{suffix}").resolve())
+    for target in targets:
+        if target.resolve() in protected:
+            raise AdmissionsError(
+                f"{target} 是当前使用的数据库文件，不能作为输出文件。请换一个输出文件名。",
+                title=title,
+            )
+        if target.exists() and not force:
+            raise AdmissionsError(
+                f"{target} 已存在，未覆盖。请换一个输出文件名，或加 --force 覆盖它。",
+                title=title,
+            )

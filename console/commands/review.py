@@ -12,6 +12,7 @@ from console.commands.options import (
     json_option,
     pass_app,
     season_option,
+    shorten,
 )
 from console.context import AppContext
 
@@ -113,7 +114,7 @@ def list_command(
             row["student_id_number"],
             _state_label(row, STATE_LABELS, STATUS_LABELS), row["reviewer"],
             decision_label(queue, row["decision"]),
-            _shorten(row["reason"], 30),
+            shorten(row["reason"], 30),
         ]
         for row in data
     ]  # fmt: skip
@@ -268,7 +269,3 @@ def _decision_data(item: Any, application: Any) -> dict[str, Any]:
         "status": application.status,
         "decided_by": item.decided_by,
     }
-
-
-def _shorten(text: str, width: int) -> str:
-    return text if len(text) <= width else text[: width - 1] + "…"
