@@ -6,16 +6,14 @@ Every name and ID number here is made up.
 from __future__ import annotations
 
 import threading
-import uuid
 from collections.abc import Iterator
 
 import pytest
-from sqlalchemy import func, text
+from sqlalchemy import func
 from sqlalchemy.engine import Engine
-from sqlalchemy.exc import OperationalError
 from sqlmodel import Session, col, select
 
-from console.db import create_schema, make_engine, session_scope
+from console.db import create_schema, session_scope
 from console.errors import AdmissionsError
 from console.models import AllocationRun, Application, Placement, Status
 from console.services.allocation import (
@@ -26,32 +24,18 @@ from console.services.allocation import (
 )
 from console.services.reference import load_reference
 from console.services.seasons import open_window
+from tests.postgres import postgres_schema
 from tests.test_allocation_service import COUNTY, SCHOOL, add_children
-
-POSTGRES_URL = "postgresql://postgres@127.0.0.1:5432/test"
 
 
 @pytest.fixture()
 def engine() -> Iterator[Engine]:
-    schema = f"allocation_{uuid.uuid4().hex[:12]}"
-    admin = make_engine(POSTGRES_URL)
-    try:
-        with admin.begin() as connection:
-            connection.execute(text(f'CREATE SCHEMA "{schema}"'))
-    except OperationalError as error:
-        pytest.skip(f"PostgreSQL at 127.0.0.1:5432 is not reachable: {error}")
-    engine = make_engine(f"{POSTGRES_URL}?options=-csearch_path%3D{schema}")
-    create_schema(engine)
-    with session_scope(engine) as session:
-        load_reference(session)
-        open_window(session, year=2025, county_code=COUNTY, actor="tester")
-    try:
+    with postgres_schema("allocation") as engine:
+        create_schema(engine)
+        with session_scope(engine) as session:
+            load_reference(session)
+            open_window(session, year=2025, county_code=COUNTY, actor="tester")
         yield engine
-    finally:
-        engine.dispose()
-        with admin.begin() as connection:
-            connection.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
-        admin.dispose()
 
 
 @pytest.mark.postgres

@@ -6,14 +6,12 @@ Every name, ID number and mobile here is made up.
 from __future__ import annotations
 
 import json
-import uuid
 from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
-from sqlalchemy import select, text
+from sqlalchemy import select
 from sqlalchemy.engine import Engine
-from sqlalchemy.exc import OperationalError
 from sqlmodel import Session
 
 from console.cli import cli
@@ -24,8 +22,8 @@ from console.services.cases import open_case, resolve_case
 from console.services.intake import import_rows
 from console.services.reference import load_reference
 from console.services.seasons import open_window
+from tests.postgres import postgres_schema
 from tests.test_import_files import make_row
-from tests.test_review import POSTGRES_URL
 
 
 @pytest.fixture
@@ -186,22 +184,9 @@ def resolve_from_stale_session(engine: Engine) -> None:
 
 @pytest.mark.postgres
 def test_case_resolved_once_on_postgres(tmp_path: Path) -> None:
-    schema = f"cases_{uuid.uuid4().hex[:12]}"
-    admin = make_engine(POSTGRES_URL)
-    try:
-        with admin.begin() as connection:
-            connection.execute(text(f'CREATE SCHEMA "{schema}"'))
-    except OperationalError as error:
-        pytest.skip(f"PostgreSQL at 127.0.0.1:5432 is not reachable: {error}")
-    engine = make_engine(f"{POSTGRES_URL}?options=-csearch_path%3D{schema}")
-    try:
+    with postgres_schema("cases") as engine:
         create_schema(engine)
         with session_scope(engine) as session:
             load_reference(session)
             open_window(session, year=2025, county_code="620402", actor="tester")
         resolve_from_stale_session(engine)
-    finally:
-        engine.dispose()
-        with admin.begin() as connection:
-            connection.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
-        admin.dispose()

@@ -5,45 +5,30 @@ Every name, ID number and mobile here is made up.
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Iterator
 
 import pytest
-from sqlalchemy import event, func, select, text
+from sqlalchemy import event, func, select
 from sqlalchemy.engine import Engine
-from sqlalchemy.exc import IntegrityError, OperationalError
+from sqlalchemy.exc import IntegrityError
 
 from console.db import create_schema, make_engine, session_scope
 from console.models import Application, AuditEvent, Window
 from console.services.intake import import_rows
 from console.services.reference import load_reference
 from console.services.seasons import open_window
+from tests.postgres import postgres_schema
 from tests.test_import_files import make_row
-
-POSTGRES_URL = "postgresql://postgres@127.0.0.1:5432/test"
 
 
 @pytest.fixture()
 def engine() -> Iterator[Engine]:
-    schema = f"intake_{uuid.uuid4().hex[:12]}"
-    admin = make_engine(POSTGRES_URL)
-    try:
-        with admin.begin() as connection:
-            connection.execute(text(f'CREATE SCHEMA "{schema}"'))
-    except OperationalError as error:
-        pytest.skip(f"PostgreSQL at 127.0.0.1:5432 is not reachable: {error}")
-    engine = make_engine(f"{POSTGRES_URL}?options=-csearch_path%3D{schema}")
-    create_schema(engine)
-    with session_scope(engine) as session:
-        load_reference(session)
-        open_window(session, year=2025, county_code="620402", actor="tester")
-    try:
+    with postgres_schema("intake") as engine:
+        create_schema(engine)
+        with session_scope(engine) as session:
+            load_reference(session)
+            open_window(session, year=2025, county_code="620402", actor="tester")
         yield engine
-    finally:
-        engine.dispose()
-        with admin.begin() as connection:
-            connection.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
-        admin.dispose()
 
 
 @pytest.fixture()

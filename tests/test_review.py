@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import json
 import threading
-import uuid
 from collections import Counter
 from collections.abc import Iterator
 from datetime import timedelta
@@ -17,7 +16,6 @@ import pytest
 from click.testing import CliRunner
 from sqlalchemy import text
 from sqlalchemy.engine import Engine
-from sqlalchemy.exc import OperationalError
 from sqlmodel import Session, col, select
 
 from console.cli import cli
@@ -41,6 +39,7 @@ from console.services.reference import load_reference
 from console.services.review import claim_next, decide, list_items, sync_queue
 from console.services.seasons import open_window
 from console.services.stats import season_stats
+from tests.postgres import postgres_schema
 from tests.test_import_files import make_row
 
 EXCEPTIONS = 12
@@ -83,29 +82,13 @@ def engine(db_url: str) -> Engine:
     return make_engine(db_url)
 
 
-POSTGRES_URL = "postgresql://postgres@127.0.0.1:5432/test"
-
-
 @pytest.fixture
 def postgres_engine() -> Iterator[Engine]:
     """The same season in a schema of its own on the PostgreSQL server."""
-    schema = f"review_{uuid.uuid4().hex[:12]}"
-    admin = make_engine(POSTGRES_URL)
-    try:
-        with admin.begin() as connection:
-            connection.execute(text(f'CREATE SCHEMA "{schema}"'))
-    except OperationalError as error:
-        pytest.skip(f"PostgreSQL at 127.0.0.1:5432 is not reachable: {error}")
-    engine = make_engine(f"{POSTGRES_URL}?options=-csearch_path%3D{schema}")
-    try:
+    with postgres_schema("review") as engine:
         create_schema(engine)
         fill_season(engine)
         yield engine
-    finally:
-        engine.dispose()
-        with admin.begin() as connection:
-            connection.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
-        admin.dispose()
 
 
 def season_id(engine: Engine) -> int:

@@ -3,15 +3,12 @@
 from __future__ import annotations
 
 import json
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
-from sqlalchemy import text
 from sqlalchemy.engine import Engine
-from sqlalchemy.exc import OperationalError
 
 from console.cli import cli
 from console.db import create_schema, make_engine, session_scope
@@ -26,9 +23,8 @@ from console.services.stats import (
     render_tables,
     season_stats,
 )
+from tests.postgres import postgres_schema
 from tests.stats_data import COUNTY, OTHER_COUNTY, SCHOOL_1, SCHOOL_2, YEAR, fill_season
-
-POSTGRES_URL = "postgresql://postgres@127.0.0.1:5432/test"
 
 
 @pytest.fixture()
@@ -344,21 +340,8 @@ def test_command_unknown_county_fails(db_path: Path) -> None:
 @pytest.fixture()
 def postgres_engine() -> Iterator[Engine]:
     """Yield an engine on a schema of its own in the local `test` database."""
-    schema = f"stats_{uuid.uuid4().hex[:12]}"
-    admin = make_engine(POSTGRES_URL)
-    try:
-        with admin.begin() as connection:
-            connection.execute(text(f'CREATE SCHEMA "{schema}"'))
-    except OperationalError as error:
-        pytest.skip(f"PostgreSQL at 127.0.0.1:5432 is not reachable: {error}")
-    engine = make_engine(f"{POSTGRES_URL}?options=-csearch_path%3D{schema}")
-    try:
+    with postgres_schema("stats") as engine:
         yield engine
-    finally:
-        engine.dispose()
-        with admin.begin() as connection:
-            connection.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
-        admin.dispose()
 
 
 @pytest.mark.postgres
