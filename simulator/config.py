@@ -17,7 +17,7 @@ class Faults:
     """Faults of one service group. Outage times are seconds on the monotonic clock."""
 
     latency_ms: float = 0.0
-    error_rate: float = 0.0  # share of requests answered with HTTP 500
+    error_rate: float = 0.0  # share of requests that get HTTP 500
     outage_start: float | None = None
     outage_end: float | None = None
     rate_limit: float = 0.0  # requests per second; 0 is unlimited

@@ -20,7 +20,7 @@ POSTGRES_URL = "postgresql://postgres@127.0.0.1:5432/test"
 def postgres_schema(prefix: str) -> Iterator[Engine]:
     """Yield an engine on a new, empty schema, and drop the schema afterwards.
 
-    Skips the calling test when no server answers.
+    Skips the calling test when the server is not reachable.
     """
     schema = f"{prefix}_{uuid.uuid4().hex[:12]}"
     admin = make_engine(POSTGRES_URL)

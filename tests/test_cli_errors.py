@@ -168,13 +168,13 @@ def test_library_warnings_shown_only_verbose(tmp_path: Path) -> None:
         "logging.getLogger('psycopg').warning('pipeline aborted')))\n"
         "cli(sys.argv[1:])\n"
     )
-    for flags, shown in (([], False), (["-v"], True)):
+    for flags, expect_warning in (([], False), (["-v"], True)):
         result = subprocess.run(
             [sys.executable, "-c", script, *flags, "warn"],
             capture_output=True, text=True, cwd=tmp_path, check=False,
         )  # fmt: skip
         assert result.returncode == 0, result.stderr
-        assert ("pipeline aborted" in result.stderr) is shown, result.stderr
+        assert ("pipeline aborted" in result.stderr) is expect_warning, result.stderr
 
 
 def test_season_bad_date_names_format(tmp_path: Path) -> None:

@@ -213,12 +213,12 @@ def test_expired_claim_taken_over(engine: Engine) -> None:
             session.add(item)
         session.commit()
 
-    taken = claim_next(engine, season_id=season, county_code="620402",
-                       queue="exception", reviewer="审核员乙")  # fmt: skip
+    takeover = claim_next(engine, season_id=season, county_code="620402",
+                          queue="exception", reviewer="审核员乙")  # fmt: skip
 
-    assert taken is not None
-    assert taken[0].id == first[0].id
-    assert taken[0].claimed_by == "审核员乙"
+    assert takeover is not None
+    assert takeover[0].id == first[0].id
+    assert takeover[0].claimed_by == "审核员乙"
 
 
 def test_batch_c_child_gets_one_item(engine: Engine) -> None:
@@ -253,15 +253,15 @@ def test_review_commands_mask_numbers(db_url: str) -> None:
     base = ["--db", db_url, "--operator", "审核员甲", "review"]
 
     listed = runner.invoke(cli, [*base, "list", "--county", "白银区"])
-    shown = runner.invoke(cli, [*base, "next", "--county", "白银区"])
+    claimed_output = runner.invoke(cli, [*base, "next", "--county", "白银区"])
     decided = runner.invoke(cli, [*base, "decide", "1", "--reject", "--reason",
                                   "户籍信息不符"])  # fmt: skip
 
     assert listed.exit_code == 0, listed.output
     assert f"异常待审：共 {EXCEPTIONS} 项" in listed.output
-    assert shown.exit_code == 0, shown.output
-    assert "********" in shown.output
-    assert make_row(0)["student_id_number"] not in shown.output + listed.output
+    assert claimed_output.exit_code == 0, claimed_output.output
+    assert "********" in claimed_output.output
+    assert make_row(0)["student_id_number"] not in claimed_output.output + listed.output
     assert decided.exit_code == 0, decided.output
     assert "不予受理" in decided.output
 
@@ -331,7 +331,7 @@ def test_stats_count_each_queue(engine: Engine) -> None:
     assert reviews["exception"] == {
         "waiting": EXCEPTIONS - 2, "in_review": 1, "decided": 1,
     }  # fmt: skip
-    # Nobody has opened the batch C queue yet; its child still counts as waiting.
+    # No reviewer has listed or claimed the batch C queue yet, so its child counts as waiting.
     assert reviews["batch_c"] == {"waiting": 1, "in_review": 0, "decided": 0}
 
 
@@ -345,7 +345,7 @@ def claim_first(engine: Engine, reviewer: str, queue: str = "exception") -> int:
 
 
 def test_same_item_decided_once_on_postgres(postgres_engine: Engine) -> None:
-    """Two terminals of one reviewer decide one item at once; one decision stands."""
+    """Two terminals of one reviewer decide one item at once, and one decision is stored."""
     item_id = claim_first(postgres_engine, "审核员甲")
     with Session(postgres_engine) as session:
         item = session.get(ReviewItem, item_id)
@@ -361,7 +361,7 @@ def test_same_item_decided_once_on_postgres(postgres_engine: Engine) -> None:
         except AdmissionsError as error:
             outcomes.append(error.title)
 
-    # A third session holds the application's row, so that both decisions have read
+    # A third session locks the application's row, so that both decisions have read
     # the item before either can write; then both go on at once.
     with postgres_engine.connect() as blocker:
         blocker.execute(
@@ -421,7 +421,7 @@ def test_withdrawn_application_not_decided(db_url: str, engine: Engine) -> None:
 
 
 def test_accept_cancels_exception_sms(engine: Engine) -> None:
-    """The exception SMS tells the family the check failed; after acceptance it must not go."""
+    """The exception SMS reports a failed check, so after acceptance it must not be sent."""
     prepare_notices(engine, season_id=season_id(engine), county_code="620402")
     item_id = claim_first(engine, "审核员甲")
 

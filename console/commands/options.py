@@ -218,12 +218,12 @@ def shorten(text: str, width: int) -> str:
 
     if wcswidth(text) <= width:
         return text
-    shown = ""
+    prefix = ""
     for character in text:
-        if wcswidth(shown + character) > width - 1:
+        if wcswidth(prefix + character) > width - 1:
             break
-        shown += character
-    return shown + "…"
+        prefix += character
+    return prefix + "…"
 
 
 def check_output_folder(output: Path, *, title: str) -> None:

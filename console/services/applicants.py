@@ -259,7 +259,7 @@ def _status_value(text: str) -> str:
 
 
 # Notices not yet handed to the gateway. An application that leaves the season
-# cancels them, so that no guardian gets a result that no longer holds. This
+# cancels them, so that no guardian gets a result that is no longer true. This
 # includes "sending" notices, because the next run takes over the claim of a dead
 # sender. A live sender stores "sent" over the cancellation if the gateway accepted it.
 UNSENT_NOTICE_STATES = ("pending", "failed", "sending")

@@ -211,7 +211,7 @@ def _classify_one(
     )
     application.zone_item_id = zone_item.id if zone_item else None
     if decision.batch == "C":
-        # The preferred school stands until the bureau decides in the batch C review
+        # The preferred school is used until the bureau decides in the batch C review
         # queue (admissions review --queue batch_c).
         application.zone_school_code = application.preferred_school_code
         application.batch_reason += "；暂按预报名学校安排，待教育局审核确认"

@@ -137,8 +137,8 @@ def sync_queue(engine: Engine, *, season_id: int, county_code: str, queue: str) 
     An exception gets a new item unless it has an undecided one. A batch C child
     and an in-zone child of a school get one item only, because the decision on
     them is final. Returns the items added.
-    Two reviewers syncing at once may both try to add an item; the unique index
-    keeps one, and the other sync leaves the queue to it.
+    Two reviewers syncing at once may both try to add an item. The unique index
+    keeps one, so the other sync leaves the queue to it.
     """
     _check_queue(queue)
     reviewed = select(ReviewItem.application_id).where(ReviewItem.queue == queue)
@@ -243,7 +243,7 @@ def claim_next(
         one_school,
     )
     with Session(engine) as session:
-        held = session.exec(
+        own_claim = session.exec(
             select(ReviewItem).where(
                 ReviewItem.queue == queue,
                 ReviewItem.state == "claimed",
@@ -251,8 +251,8 @@ def claim_next(
                 col(ReviewItem.application_id).in_(in_scope),
             )
         ).first()
-        if held is not None:
-            return _with_application(session, held)
+        if own_claim is not None:
+            return _with_application(session, own_claim)
     for _attempt in range(5):
         now = utcnow()
         claimable = and_(
@@ -334,17 +334,17 @@ def decide(
             title="缺少原因",
         )
     with Session(engine) as session:
-        # Taking the item is one conditional UPDATE, which locks the row until the
-        # commit, so that two decisions on one item (two terminals, or a claim taken
-        # over when its lease ran out) cannot both pass: the later one matches no row.
-        taken = session.execute(
+        # One conditional UPDATE takes the item and locks its row until the commit.
+        # A second decision on the item, from another terminal or after a lease
+        # ran out, then matches no row.
+        updated_rows = session.execute(
             update(ReviewItem)
             .where(col(ReviewItem.id) == item_id)
             .where(col(ReviewItem.state) == "claimed")
             .where(col(ReviewItem.claimed_by) == reviewer)
             .values(state="decided", decided_by=reviewer, decided_at=utcnow())
         ).rowcount  # type: ignore[attr-defined]  # an UPDATE returns a CursorResult
-        if taken != 1:
+        if updated_rows != 1:
             session.rollback()
             _raise_not_decidable(session, item_id)
         item = session.get(ReviewItem, item_id)
@@ -407,7 +407,7 @@ def _school_decision(
 
 
 def _raise_not_decidable(session: Session, item_id: int) -> None:
-    """Raise the error that says why `item_id` is not the reviewer's to decide."""
+    """Raise the error that explains why `item_id` is not the reviewer's to decide."""
     item = session.get(ReviewItem, item_id)
     if item is None:
         raise NotFoundError(
@@ -425,6 +425,7 @@ def _raise_not_decidable(session: Session, item_id: int) -> None:
             f"无需再作决定。请用 admissions applicants show {item.application_id} 查看",
             title="审核项已关闭",
         )
+
     holder = f"正由 {item.claimed_by} 审核" if item.claimed_by else "尚未领取"
     # The hint is a command that runs as printed: next requires --county, and the
     # school queue requires --school as well.
@@ -460,7 +461,7 @@ def _check_still_needed(item: ReviewItem, application: Application) -> None:
     """Raise when the application left the queue after the item was claimed.
 
     A family may withdraw, or staff defer or reject the application, while the item
-    waits; a decision then would bring an ended application back into the season.
+    waits. A decision then would bring an ended application back into the season.
     """
     if not is_in_queue(item.queue, application):
         label = STATUS_LABELS.get(application.status, application.status)
@@ -486,6 +487,7 @@ def _accept(
             f"批次 {batch or '（未填）'} 无效，通过审核须用 --batch 指定 A、B、C、D 或 E",
             title="缺少批次",
         )
+
     school = session.get(School, school_code) if school_code else None
     if (
         school is None
@@ -522,7 +524,7 @@ def _accept(
             decision="accept", batch="C", school_code=school.code, reason=reason,
             decided_by=reviewer, decided_at=now, claimed_by=reviewer, claimed_at=now,
         ))  # fmt: skip
-    # An exception's SMS reports a failed verification, which no longer holds.
+    # An exception's SMS reports a failed verification, which is no longer true.
     cancelled = cancel_unsent_notices(session, application.id)
     log.info(
         "review item %s accepted as batch %s, %d unsent notices cancelled",

@@ -636,7 +636,7 @@ def _review_counts(
     """
     counts: dict[str, dict[str, int]] = {}
     for queue in REVIEW_QUEUES:
-        # A school's confirmation queue holds the children of its zone only, not
+        # A school's confirmation queue contains the children of its zone only, not
         # the other children that the school scope adds.
         own_queue: Any = True
         if queue == "school" and scope.school_code is not None:
